@@ -1,0 +1,1 @@
+"""Side effects, as methods of classes that receive their dependencies."""

@@ -1,0 +1,177 @@
+"""Posting a milestone's lines on the customer's open draft invoice, with retention and evidence."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from db.audit import append_event, evidence_refs
+from db.models import Decision, Invoice, InvoiceLine, Milestone, RetentionEntry, Run, new_id
+from domain.billing import cumulative_charge
+from domain.money import format_minor, parse_percent
+from workflows.contracts import Amounts, RunInput
+
+SYSTEM_ACTOR = "tollgate"
+
+
+@dataclass(frozen=True)
+class Posted:
+    invoice_id: str
+    amounts: Amounts
+
+
+def open_draft(session: Session, customer_id: str, currency: str) -> Invoice:
+    """The customer's one open draft in this currency, created on first use."""
+    key = f"{customer_id}:{currency}"
+    draft = session.scalar(select(Invoice).where(Invoice.draft_key == key))
+    if draft is not None:
+        return draft
+    try:
+        with session.begin_nested():
+            draft = Invoice(
+                id=new_id("inv"), customer_id=customer_id, currency=currency, draft_key=key
+            )
+            session.add(draft)
+        return draft
+    except IntegrityError:  # another run created it first
+        return session.scalars(select(Invoice).where(Invoice.draft_key == key)).one()
+
+
+def post_milestone_lines(session: Session, run: RunInput, at: datetime) -> Posted | None:
+    """Post gross and withheld retention for the run, once. None if nothing is left to bill."""
+    existing = session.scalar(
+        select(InvoiceLine).where(InvoiceLine.run_id == run.run_id, InvoiceLine.kind == "milestone")
+    )
+    db_run = session.get_one(Run, run.run_id)
+    if existing is not None:
+        assert db_run.gross_minor is not None and db_run.retention_minor is not None
+        return Posted(
+            existing.invoice_id,
+            Amounts(
+                db_run.gross_minor,
+                db_run.retention_minor,
+                db_run.gross_minor - db_run.retention_minor,
+            ),
+        )
+    milestone = session.scalars(
+        select(Milestone).where(Milestone.id == run.milestone_id).with_for_update()
+    ).one()
+    percent = parse_percent(run.completion_percent)
+    if Decimal(milestone.accepted_percent) >= percent:
+        return None
+    charge = cumulative_charge(
+        run.fee_minor,
+        percent,
+        milestone.billed_minor,
+        milestone.retention_held_minor,
+        parse_percent(run.retention_percent),
+    )
+    invoice = open_draft(session, run.customer_id, run.currency)
+    decision_evidence = session.scalars(
+        select(Decision.evidence_ids).where(Decision.run_id == run.run_id).order_by(Decision.id)
+    ).all()
+    evidence_ids = list(
+        dict.fromkeys([*run.evidence_ids, *(e for ids in decision_evidence for e in ids)])
+    )
+    evidence = evidence_refs(session, evidence_ids)
+    gross_line = InvoiceLine(
+        id=new_id("lin"),
+        invoice_id=invoice.id,
+        kind="milestone",
+        amount_minor=charge.gross_minor,
+        description=f"{run.milestone_name} ({run.milestone_key}, {percent}% complete)",
+        milestone_id=run.milestone_id,
+        run_id=run.run_id,
+        evidence=evidence,
+    )
+    lines = [gross_line]
+    if charge.retention_minor:
+        lines.append(
+            InvoiceLine(
+                id=new_id("lin"),
+                invoice_id=invoice.id,
+                kind="retention_withheld",
+                amount_minor=-charge.retention_minor,
+                description=f"Retention withheld ({run.retention_percent}%) on {run.milestone_key}",
+                milestone_id=run.milestone_id,
+                run_id=run.run_id,
+                evidence=evidence,
+            )
+        )
+        session.add(
+            RetentionEntry(
+                engagement_id=run.engagement_id,
+                milestone_id=run.milestone_id,
+                run_id=run.run_id,
+                kind="held",
+                amount_minor=charge.retention_minor,
+                at=at,
+            )
+        )
+    session.add_all(lines)
+    invoice.total_minor += sum(line.amount_minor for line in lines)
+
+    milestone.billed_minor += charge.gross_minor
+    milestone.retention_held_minor += charge.retention_minor
+    milestone.accepted_percent = str(percent)
+    milestone.accepted_kpis = dict(run.kpis)
+    milestone.status = "accepted" if percent == 100 else "partially_accepted"
+    if milestone.open_run_id == run.run_id:
+        milestone.open_run_id = None
+    db_run.stage, db_run.outcome, db_run.closed_at = "billed", "billed", at
+    db_run.gross_minor, db_run.retention_minor = charge.gross_minor, charge.retention_minor
+    db_run.net_minor, db_run.invoice_id = charge.net_minor, invoice.id
+    session.flush()
+
+    common = {
+        "engagement_id": run.engagement_id,
+        "milestone_id": run.milestone_id,
+        "run_id": run.run_id,
+        "actor": SYSTEM_ACTOR,
+        "at": at,
+    }
+    for line in lines:
+        append_event(
+            session,
+            **common,
+            kind="invoice_line_posted",
+            evidence=evidence,
+            data={
+                "invoice_id": invoice.id,
+                "line_id": line.id,
+                "line_kind": line.kind,
+                "amount_minor": line.amount_minor,
+                "currency": run.currency,
+                "amount": format_minor(line.amount_minor, run.currency),
+            },
+            dedupe_key=f"{run.run_id}:line:{line.kind}",
+        )
+    if charge.retention_minor:
+        append_event(
+            session,
+            **common,
+            kind="retention_held",
+            data={
+                "amount_minor": charge.retention_minor,
+                "percent": run.retention_percent,
+                "currency": run.currency,
+            },
+            dedupe_key=f"{run.run_id}:retention_held",
+        )
+    append_event(
+        session,
+        **common,
+        kind="milestone_accepted",
+        data={
+            "completion_percent": str(percent),
+            "gross_minor": charge.gross_minor,
+            "retention_minor": charge.retention_minor,
+            "net_minor": charge.net_minor,
+            "kpis": dict(run.kpis),
+        },
+        dedupe_key=f"{run.run_id}:milestone_accepted",
+    )
+    return Posted(invoice.id, Amounts(charge.gross_minor, charge.retention_minor, charge.net_minor))

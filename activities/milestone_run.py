@@ -1,0 +1,359 @@
+"""Activities of the milestone run: every side effect, each idempotent under retries.
+
+Each method runs in one database transaction and finds its own earlier work (unique constraints
+and audit dedupe keys) so that Temporal's at-least-once execution has exactly-once effects.
+"""
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.invoicing import post_milestone_lines
+from db.audit import append_event, evidence_refs
+from db.models import Decision, Milestone, MilestoneDependency, Notification, Run, Trigger
+from domain.billing import cumulative_charge
+from domain.calendar import BusinessCalendar, deadline_after, describe_span, parse_span
+from domain.criteria import Criterion, check_kpi, evaluate
+from domain.money import parse_percent
+from workflows.contracts import (
+    TERMINAL_STAGES,
+    Amounts,
+    BillingResult,
+    CheckDependencies,
+    CriterionOutcome,
+    Deadline,
+    DependencyCheck,
+    Notify,
+    OpenRun,
+    PostBilling,
+    RecordDecision,
+    RecordIgnoredDecision,
+    RunInput,
+    RunOpened,
+    SetStage,
+)
+
+DEADLINE_LABELS = {
+    "reminder": "reminder",
+    "escalation": "escalation",
+    "deemed_acceptance": "deemed acceptance",
+    "expiry": "expiry",
+}
+SYSTEM_ACTOR = "tollgate"
+
+
+def calendar_of(policy_calendar: dict) -> BusinessCalendar:
+    return BusinessCalendar(
+        country=policy_calendar.get("country"),
+        subdivision=policy_calendar.get("subdivision"),
+        timezone=policy_calendar.get("timezone") or "UTC",
+        extra_holidays=tuple(
+            datetime.fromisoformat(d).date() for d in policy_calendar.get("extra_holidays", [])
+        ),
+    )
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+class MilestoneRunActivities:
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._sessions = session_factory
+
+    @activity.defn(name="open_run")
+    def open_run(self, req: OpenRun) -> RunOpened:
+        run = req.run
+        results = evaluate(
+            [Criterion(**c) for c in run.criteria],
+            run.kpis,
+            require_metrics=run.trigger_mode != "manual",
+        )
+        criteria = [CriterionOutcome(r.id, r.passed, r.detail) for r in results]
+        deadlines = self._deadlines(run, _at(req.opened_at))
+        with self._sessions.begin() as session:
+            db_run = _load_run(session, run.run_id)
+            trigger = session.get_one(Trigger, db_run.trigger_id)
+            milestone = session.get_one(Milestone, run.milestone_id)
+            charge = cumulative_charge(
+                run.fee_minor,
+                parse_percent(run.completion_percent),
+                milestone.billed_minor,
+                milestone.retention_held_minor,
+                parse_percent(run.retention_percent),
+            )
+            common = {
+                "engagement_id": run.engagement_id,
+                "milestone_id": run.milestone_id,
+                "run_id": run.run_id,
+            }
+            append_event(
+                session,
+                **common,
+                actor=trigger.actor,
+                kind="trigger_received",
+                at=trigger.created_at,
+                data={
+                    "trigger_id": trigger.id,
+                    "idempotency_key": trigger.idempotency_key,
+                    **trigger.body,
+                },
+                evidence=evidence_refs(session, run.evidence_ids),
+                dedupe_key=f"{run.run_id}:trigger_received",
+            )
+            append_event(
+                session,
+                **common,
+                actor=SYSTEM_ACTOR,
+                kind="criteria_evaluated",
+                data={"trigger_mode": run.trigger_mode, "results": [vars(c) for c in criteria]},
+                dedupe_key=f"{run.run_id}:criteria_evaluated",
+            )
+        amounts = Amounts(charge.gross_minor, charge.retention_minor, charge.net_minor)
+        return RunOpened(criteria=criteria, deadlines=deadlines, amounts=amounts)
+
+    def _deadlines(self, run: RunInput, start: datetime) -> list[Deadline]:
+        policy = run.policy
+        calendar = calendar_of(policy.calendar)
+        spans = {
+            "reminder": policy.reminder_after,
+            "escalation": policy.escalate_after,
+            "deemed_acceptance": policy.deemed_acceptance_after,
+            "expiry": policy.expire_after,
+        }
+        deadlines = []
+        for kind, raw in spans.items():
+            span = parse_span(raw)
+            if span is None:
+                continue
+            at = deadline_after(start, span, calendar)
+            label = f"{DEADLINE_LABELS[kind]} ({describe_span(span)})"
+            deadlines.append(Deadline(kind=kind, at=_iso(at), label=label))
+        return deadlines
+
+    @activity.defn(name="record_decision")
+    def record_decision(self, req: RecordDecision) -> None:
+        run, decision = req.run, req.decision
+        with self._sessions.begin() as session:
+            _load_run(session, run.run_id)
+            existing = session.scalar(
+                select(Decision).where(
+                    Decision.run_id == run.run_id, Decision.role == decision.role
+                )
+            )
+            if existing is None:
+                session.add(
+                    Decision(
+                        run_id=run.run_id,
+                        role=decision.role,
+                        principal_id=decision.principal_id,
+                        decision=decision.decision,
+                        via=decision.via,
+                        comment=decision.comment,
+                        evidence_ids=decision.evidence_ids,
+                        at=_at(decision.at),
+                    )
+                )
+            append_event(
+                session,
+                engagement_id=run.engagement_id,
+                milestone_id=run.milestone_id,
+                run_id=run.run_id,
+                actor=decision.principal_id or SYSTEM_ACTOR,
+                kind="decision",
+                at=_at(decision.at),
+                data={
+                    "role": decision.role,
+                    "decision": decision.decision,
+                    "via": decision.via,
+                    "principal_id": decision.principal_id,
+                    "comment": decision.comment,
+                },
+                evidence=evidence_refs(session, decision.evidence_ids),
+                dedupe_key=f"{run.run_id}:decision:{decision.role}",
+            )
+
+    @activity.defn(name="record_ignored_decision")
+    def record_ignored_decision(self, req: RecordIgnoredDecision) -> None:
+        run, signal = req.run, req.signal
+        with self._sessions.begin() as session:
+            append_event(
+                session,
+                engagement_id=run.engagement_id,
+                milestone_id=run.milestone_id,
+                run_id=run.run_id,
+                actor=signal.principal_id,
+                kind="decision_ignored",
+                at=_at(req.at),
+                data={"role": signal.role, "decision": signal.decision, "reason": req.reason},
+                dedupe_key=f"{run.run_id}:decision_ignored:{req.sequence}",
+            )
+
+    @activity.defn(name="notify")
+    def notify(self, req: Notify) -> None:
+        """Audit a reminder or escalation and queue one outbound notification per recipient."""
+        run = req.run
+        grants = run.policy.roles if req.kind == "reminder" else run.policy.escalation
+        recipients = {role: grants.get(role, []) for role in req.roles}
+        with self._sessions.begin() as session:
+            for role, principal_ids in recipients.items():
+                for principal_id in principal_ids:
+                    exists = session.scalar(
+                        select(Notification.id).where(
+                            Notification.run_id == run.run_id,
+                            Notification.kind == req.kind,
+                            Notification.role == role,
+                            Notification.recipient_id == principal_id,
+                        )
+                    )
+                    if exists is None:
+                        session.add(
+                            Notification(
+                                run_id=run.run_id,
+                                kind=req.kind,
+                                role=role,
+                                recipient_id=principal_id,
+                                payload={
+                                    "milestone_id": run.milestone_id,
+                                    "milestone": run.milestone_name,
+                                    "role": role,
+                                },
+                            )
+                        )
+            append_event(
+                session,
+                engagement_id=run.engagement_id,
+                milestone_id=run.milestone_id,
+                run_id=run.run_id,
+                actor=SYSTEM_ACTOR,
+                kind="reminder_sent" if req.kind == "reminder" else "escalated",
+                at=_at(req.at),
+                data={"roles": req.roles, "recipients": recipients},
+                dedupe_key=f"{run.run_id}:{req.kind}",
+            )
+
+    @activity.defn(name="set_stage")
+    def set_stage(self, req: SetStage) -> None:
+        run = req.run
+        with self._sessions.begin() as session:
+            db_run = _load_run(session, run.run_id)
+            milestone = session.get_one(Milestone, run.milestone_id)
+            db_run.stage = req.stage
+            closing = req.stage in TERMINAL_STAGES
+            if closing:
+                db_run.outcome, db_run.outcome_detail = req.outcome, req.detail
+                db_run.closed_at = db_run.closed_at or _at(req.at)
+                if milestone.open_run_id == run.run_id:
+                    milestone.open_run_id = None
+                    milestone.status = _milestone_status_after_close(milestone, req.stage)
+            elif milestone.open_run_id == run.run_id:
+                milestone.status = "in_review"
+            append_event(
+                session,
+                engagement_id=run.engagement_id,
+                milestone_id=run.milestone_id,
+                run_id=run.run_id,
+                actor=SYSTEM_ACTOR,
+                kind="run_closed" if closing else "stage_changed",
+                at=_at(req.at),
+                data={"stage": req.stage, "outcome": req.outcome, "detail": req.detail},
+                dedupe_key=f"{run.run_id}:stage:{req.stage}",
+            )
+
+    @activity.defn(name="check_dependencies")
+    def check_dependencies(self, req: CheckDependencies) -> DependencyCheck:
+        run = req.run
+        waiting: list[str] = []
+        failures: list[str] = []
+        with self._sessions.begin() as session:
+            for dep in run.depends_on:
+                upstream = session.get_one(Milestone, dep.milestone_id)
+                if upstream.status != "accepted":
+                    waiting.append(dep.milestone_key)
+                elif dep.kpi is not None:
+                    result = check_kpi(
+                        dep.kpi["metric"],
+                        dep.kpi["op"],
+                        dep.kpi["threshold"],
+                        upstream.accepted_kpis or {},
+                    )
+                    if not result.passed:
+                        failures.append(
+                            f"{dep.milestone_key} was accepted with {result.detail}, "
+                            f"which fails {dep.kpi['metric']} {dep.kpi['op']} "
+                            f"{dep.kpi['threshold']}"
+                        )
+            state = "impossible" if failures else "waiting" if waiting else "satisfied"
+            kind = {
+                "impossible": "dependency_failed",
+                "waiting": "dependency_wait",
+                "satisfied": "dependencies_satisfied",
+            }[state]
+            if run.depends_on:
+                append_event(
+                    session,
+                    engagement_id=run.engagement_id,
+                    milestone_id=run.milestone_id,
+                    run_id=run.run_id,
+                    actor=SYSTEM_ACTOR,
+                    kind=kind,
+                    at=_at(req.at),
+                    data={
+                        "waiting_on": waiting,
+                        "failures": failures,
+                        "depends_on": [d.milestone_key for d in run.depends_on],
+                    },
+                    dedupe_key=f"{run.run_id}:{kind}",
+                )
+        return DependencyCheck(state=state, waiting_on=waiting, details=failures)
+
+    @activity.defn(name="post_billing")
+    def post_billing(self, req: PostBilling) -> BillingResult:
+        run = req.run
+        with self._sessions.begin() as session:
+            _load_run(session, run.run_id)
+            posted = post_milestone_lines(session, run, _at(req.at))
+        if posted is None:
+            raise ApplicationError(
+                f"milestone {run.milestone_key} is already fully billed",
+                type="BillingConflict",
+                non_retryable=True,
+            )
+        # Looked up after the acceptance committed, so no dependant that starts later can miss it.
+        with self._sessions() as session:
+            dependants = session.scalars(
+                select(Milestone.open_run_id)
+                .join(MilestoneDependency, MilestoneDependency.milestone_id == Milestone.id)
+                .where(
+                    MilestoneDependency.depends_on_id == run.milestone_id,
+                    Milestone.open_run_id.is_not(None),
+                )
+            ).all()
+        return BillingResult(
+            invoice_id=posted.invoice_id,
+            amounts=posted.amounts,
+            dependant_run_ids=[r for r in dependants if r],
+        )
+
+
+def _load_run(session: Session, run_id: str) -> Run:
+    db_run = session.get(Run, run_id)
+    if db_run is None:
+        raise ApplicationError(
+            f"run {run_id} is not recorded", type="RunNotFound", non_retryable=True
+        )
+    return db_run
+
+
+def _milestone_status_after_close(milestone: Milestone, stage: str) -> str:
+    if Decimal(milestone.accepted_percent) > 0:
+        return "partially_accepted"
+    return stage if stage in ("rejected", "ineligible") else "pending"
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")

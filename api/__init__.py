@@ -1,0 +1,1 @@
+"""The thin HTTP layer: validates, authorizes, starts workflows and sends signals."""

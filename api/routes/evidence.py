@@ -1,0 +1,104 @@
+import hashlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Response, UploadFile, status
+from sqlalchemy import select
+
+from api.deps import CallerDep, SessionDep, SettingsDep
+from api.problems import Problem, not_found
+from api.routes.engagements import can_see
+from api.views import evidence_view
+from db.models import Engagement, Evidence, EvidenceBlob, EvidenceLink, new_id
+
+router = APIRouter(prefix="/v1/evidence", tags=["evidence"])
+CHUNK = 1024 * 1024
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def upload_evidence(
+    file: UploadFile,
+    session: SessionDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    description: Annotated[str | None, Form(max_length=2000)] = None,
+) -> dict[str, Any]:
+    """Store a file content-addressed (sha256); refuse it whole when over the size limit."""
+    limit = settings.evidence_max_bytes
+    digest, chunks, size = hashlib.sha256(), [], 0
+    while chunk := await file.read(CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise Problem(
+                413,
+                "evidence-too-large",
+                "Evidence too large",
+                f"The file exceeds the {limit}-byte evidence limit; nothing was stored.",
+            )
+        digest.update(chunk)
+        chunks.append(chunk)
+    sha256 = digest.hexdigest()
+    if session.get(EvidenceBlob, sha256) is None:
+        session.add(EvidenceBlob(sha256=sha256, size=size, content=b"".join(chunks)))
+    evidence = Evidence(
+        id=new_id("evd"),
+        sha256=sha256,
+        size=size,
+        filename=(file.filename or "evidence")[:255],
+        content_type=(file.content_type or "application/octet-stream")[:255],
+        description=description,
+        uploaded_by=caller.actor,
+    )
+    session.add(evidence)
+    session.commit()
+    return evidence_view(evidence)
+
+
+@router.get("/{evidence_id}")
+def download_evidence(evidence_id: str, session: SessionDep, caller: CallerDep) -> Response:
+    evidence = session.get(Evidence, evidence_id)
+    if evidence is None:
+        raise not_found("Evidence", evidence_id)
+    if caller.kind != "admin" and evidence.uploaded_by != caller.actor:
+        engagements = session.scalars(
+            select(Engagement)
+            .join(EvidenceLink, EvidenceLink.engagement_id == Engagement.id)
+            .where(EvidenceLink.evidence_id == evidence.id)
+        ).all()
+        if not any(can_see(caller, e) for e in engagements):
+            raise Problem(403, "forbidden", "Forbidden", "This token has no access to the file.")
+    blob = session.get_one(EvidenceBlob, evidence.sha256)
+    return Response(
+        blob.content,
+        media_type=evidence.content_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{evidence.filename}"',
+            "X-Content-SHA256": evidence.sha256,
+        },
+    )
+
+
+def link_evidence(session: SessionDep, evidence_ids: list[str], engagement_id: str) -> None:
+    """Check evidence ids exist (422 otherwise) and record that the engagement uses them."""
+    found = set(session.scalars(select(Evidence.id).where(Evidence.id.in_(evidence_ids))).all())
+    missing = [e for e in evidence_ids if e not in found]
+    if missing:
+        raise Problem(
+            422,
+            "validation-error",
+            "Invalid request",
+            f"unknown evidence {missing}",
+            [{"field": "evidence_ids", "message": f"unknown evidence {e!r}"} for e in missing],
+        )
+    linked = set(
+        session.scalars(
+            select(EvidenceLink.evidence_id).where(
+                EvidenceLink.engagement_id == engagement_id,
+                EvidenceLink.evidence_id.in_(evidence_ids),
+            )
+        ).all()
+    )
+    session.add_all(
+        EvidenceLink(evidence_id=e, engagement_id=engagement_id)
+        for e in dict.fromkeys(evidence_ids)
+        if e not in linked
+    )

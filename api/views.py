@@ -1,0 +1,207 @@
+"""Response shapes: database rows and workflow status as the JSON API.md promises."""
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.models import (
+    AuditEvent,
+    Customer,
+    Decision,
+    Engagement,
+    Evidence,
+    Invoice,
+    InvoiceLine,
+    Milestone,
+    MilestoneDependency,
+    RetentionEntry,
+    Run,
+)
+from workflows.contracts import RunStatus
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def customer_view(customer: Customer) -> dict[str, Any]:
+    return {
+        "id": customer.id,
+        "name": customer.name,
+        "currency": customer.currency,
+        "external_ref": customer.external_ref,
+        "metadata": customer.metadata_,
+        "created_at": iso(customer.created_at),
+    }
+
+
+def evidence_view(evidence: Evidence) -> dict[str, Any]:
+    return {
+        "id": evidence.id,
+        "sha256": evidence.sha256,
+        "size": evidence.size,
+        "content_type": evidence.content_type,
+        "filename": evidence.filename,
+        "description": evidence.description,
+        "created_at": iso(evidence.created_at),
+    }
+
+
+def engagement_view(session: Session, engagement: Engagement) -> dict[str, Any]:
+    milestones = session.scalars(
+        select(Milestone)
+        .where(Milestone.engagement_id == engagement.id)
+        .order_by(Milestone.position)
+    ).all()
+    keys = {m.id: m.key for m in milestones}
+    deps = session.scalars(
+        select(MilestoneDependency).where(MilestoneDependency.milestone_id.in_(keys))
+    ).all()
+    balance = session.scalar(
+        select(func.coalesce(func.sum(RetentionEntry.amount_minor), 0)).where(
+            RetentionEntry.engagement_id == engagement.id
+        )
+    )
+    return {
+        "id": engagement.id,
+        "customer_id": engagement.customer_id,
+        "name": engagement.name,
+        "currency": engagement.currency,
+        "status": engagement.status,
+        "retention": {
+            "percent": engagement.retention_percent,
+            "release": engagement.retention_release,
+            "release_delay": engagement.retention_release_delay,
+        },
+        "approval": engagement.approval,
+        "retention_balance_minor": int(balance or 0),
+        "created_at": iso(engagement.created_at),
+        "milestones": [
+            {
+                "id": m.id,
+                "key": m.key,
+                "name": m.name,
+                "fee_minor": m.fee_minor,
+                "trigger": m.trigger_mode,
+                "allow_partial": m.allow_partial,
+                "acceptance_criteria": m.criteria,
+                "depends_on": [
+                    {
+                        "milestone": keys[d.depends_on_id],
+                        "milestone_id": d.depends_on_id,
+                        "kpi": d.kpi,
+                    }
+                    for d in deps
+                    if d.milestone_id == m.id
+                ],
+                "status": m.status,
+                "accepted_percent": m.accepted_percent,
+                "billed_minor": m.billed_minor,
+                "retention_held_minor": m.retention_held_minor,
+                "open_run_id": m.open_run_id,
+            }
+            for m in milestones
+        ],
+    }
+
+
+def run_status_view(status: RunStatus) -> dict[str, Any]:
+    body = asdict(status)
+    body["decisions"] = [{k: v for k, v in d.items()} for d in body["decisions"]]
+    return body
+
+
+def run_row_view(session: Session, run: Run) -> dict[str, Any]:
+    """The run as recorded in the database: used when the workflow cannot be queried."""
+    decisions = session.scalars(
+        select(Decision).where(Decision.run_id == run.id).order_by(Decision.id)
+    ).all()
+    amounts = None
+    if run.gross_minor is not None:
+        amounts = {
+            "gross_minor": run.gross_minor,
+            "retention_minor": run.retention_minor,
+            "net_minor": run.net_minor,
+        }
+    return {
+        "run_id": run.id,
+        "milestone_id": run.milestone_id,
+        "stage": run.stage,
+        "pending_roles": [],
+        "escalated_roles": [],
+        "decisions": [
+            {
+                "role": d.role,
+                "principal_id": d.principal_id,
+                "decision": d.decision,
+                "via": d.via,
+                "comment": d.comment or "",
+                "at": iso(d.at),
+                "evidence_ids": d.evidence_ids,
+            }
+            for d in decisions
+        ],
+        "deadlines": {},
+        "criteria": [],
+        "waiting_on": [],
+        "amounts": amounts,
+        "invoice_id": run.invoice_id,
+        "outcome": run.outcome,
+        "outcome_detail": run.outcome_detail,
+    }
+
+
+def invoice_summary(invoice: Invoice) -> dict[str, Any]:
+    return {
+        "id": invoice.id,
+        "number": invoice.number,
+        "status": invoice.status,
+        "currency": invoice.currency,
+        "total_minor": invoice.total_minor,
+        "customer_id": invoice.customer_id,
+        "created_at": iso(invoice.created_at),
+        "finalized_at": iso(invoice.finalized_at),
+    }
+
+
+def invoice_view(session: Session, invoice: Invoice) -> dict[str, Any]:
+    lines = session.scalars(
+        select(InvoiceLine)
+        .where(InvoiceLine.invoice_id == invoice.id)
+        .order_by(InvoiceLine.created_at, InvoiceLine.kind)
+    ).all()
+    return {
+        **invoice_summary(invoice),
+        "lines": [
+            {
+                "id": line.id,
+                "kind": line.kind,
+                "description": line.description,
+                "amount_minor": line.amount_minor,
+                "milestone_id": line.milestone_id,
+                "run_id": line.run_id,
+                "evidence": line.evidence,
+            }
+            for line in lines
+        ],
+    }
+
+
+def audit_view(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "at": iso(event.at),
+        "actor": event.actor,
+        "kind": event.kind,
+        "milestone_id": event.milestone_id,
+        "run_id": event.run_id,
+        "data": event.data,
+        "evidence": event.evidence,
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }

@@ -1,0 +1,1 @@
+"""System of record: SQLAlchemy models, sessions, migrations and repositories."""

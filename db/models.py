@@ -1,0 +1,265 @@
+"""Typed SQLAlchemy models: money in BigInteger minor units, percents as decimal strings."""
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from db.types import UTCDateTime, utcnow
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_id(prefix: str) -> str:
+    """Readable, unguessable ids: ``eng_3f9a…`` tells an operator what they are looking at."""
+    return f"{prefix}_{secrets.token_hex(10)}"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+class Principal(Base):
+    __tablename__ = "principals"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IntegrationToken(Base):
+    __tablename__ = "integration_tokens"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    engagement_id: Mapped[str] = mapped_column(ForeignKey("engagements.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3))
+    external_ref: Mapped[str | None] = mapped_column(String(200))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Engagement(Base):
+    """The contract; ``approval`` holds the validated sign-off policy (roles, timers, calendar)."""
+
+    __tablename__ = "engagements"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3))
+    retention_percent: Mapped[str] = mapped_column(String(16), default="0")
+    retention_release: Mapped[str] = mapped_column(String(32), default="on_final_signoff")
+    retention_release_delay: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    approval: Mapped[dict[str, Any]] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Milestone(Base):
+    __tablename__ = "milestones"
+    __table_args__ = (UniqueConstraint("engagement_id", "key"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    engagement_id: Mapped[str] = mapped_column(ForeignKey("engagements.id"), index=True)
+    key: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    position: Mapped[int] = mapped_column(Integer)
+    fee_minor: Mapped[int] = mapped_column(BigInteger)
+    trigger_mode: Mapped[str] = mapped_column(String(16))
+    allow_partial: Mapped[bool] = mapped_column(Boolean, default=False)
+    criteria: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(24), default="pending")
+    accepted_percent: Mapped[str] = mapped_column(String(16), default="0")
+    billed_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    retention_held_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    accepted_kpis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Set atomically when a trigger opens a run, cleared when the run closes: at most one open run.
+    open_run_id: Mapped[str | None] = mapped_column(String(120))
+
+
+class MilestoneDependency(Base):
+    __tablename__ = "milestone_dependencies"
+    milestone_id: Mapped[str] = mapped_column(ForeignKey("milestones.id"), primary_key=True)
+    depends_on_id: Mapped[str] = mapped_column(ForeignKey("milestones.id"), primary_key=True)
+    kpi: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class EvidenceBlob(Base):
+    """Content-addressed bytes: the same file uploaded twice is stored once."""
+
+    __tablename__ = "evidence_blobs"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Evidence(Base):
+    __tablename__ = "evidence"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("evidence_blobs.sha256"), index=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    uploaded_by: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EvidenceLink(Base):
+    """Which engagements use a piece of evidence: their principals may read it."""
+
+    __tablename__ = "evidence_links"
+    evidence_id: Mapped[str] = mapped_column(ForeignKey("evidence.id"), primary_key=True)
+    engagement_id: Mapped[str] = mapped_column(ForeignKey("engagements.id"), primary_key=True)
+
+
+class Trigger(Base):
+    __tablename__ = "triggers"
+    __table_args__ = (UniqueConstraint("milestone_id", "idempotency_key"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    milestone_id: Mapped[str] = mapped_column(ForeignKey("milestones.id"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    body_hash: Mapped[str] = mapped_column(String(64))
+    body: Mapped[dict[str, Any]] = mapped_column()
+    run_id: Mapped[str] = mapped_column(String(120), unique=True)
+    actor: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Run(Base):
+    """One milestone run (a Temporal workflow); ``id`` is the workflow id."""
+
+    __tablename__ = "runs"
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    milestone_id: Mapped[str] = mapped_column(ForeignKey("milestones.id"), index=True)
+    engagement_id: Mapped[str] = mapped_column(ForeignKey("engagements.id"), index=True)
+    trigger_id: Mapped[str] = mapped_column(ForeignKey("triggers.id"))
+    # The run's input as started: policy, fee and terms frozen at trigger time.
+    snapshot: Mapped[dict[str, Any]] = mapped_column()
+    stage: Mapped[str] = mapped_column(String(32), default="received")
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    outcome_detail: Mapped[str | None] = mapped_column(Text)
+    gross_minor: Mapped[int | None] = mapped_column(BigInteger)
+    retention_minor: Mapped[int | None] = mapped_column(BigInteger)
+    net_minor: Mapped[int | None] = mapped_column(BigInteger)
+    invoice_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column()
+
+
+class Decision(Base):
+    __tablename__ = "decisions"
+    __table_args__ = (UniqueConstraint("run_id", "role"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
+    role: Mapped[str] = mapped_column(String(100))
+    principal_id: Mapped[str | None] = mapped_column(String(40))
+    decision: Mapped[str] = mapped_column(String(16))
+    via: Mapped[str] = mapped_column(String(16))
+    comment: Mapped[str | None] = mapped_column(Text)
+    evidence_ids: Mapped[list[Any]] = mapped_column(default=list)
+    at: Mapped[datetime] = mapped_column()
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    number: Mapped[str | None] = mapped_column(String(40), unique=True)
+    # "<customer>:<currency>" while draft, NULL once finalized: one open draft per pair.
+    draft_key: Mapped[str | None] = mapped_column(String(60), unique=True)
+    total_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finalized_at: Mapped[datetime | None] = mapped_column()
+
+
+class InvoiceLine(Base):
+    __tablename__ = "invoice_lines"
+    __table_args__ = (UniqueConstraint("run_id", "kind"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(Text)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    milestone_id: Mapped[str | None] = mapped_column(ForeignKey("milestones.id"))
+    run_id: Mapped[str | None] = mapped_column(String(120))
+    evidence: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RetentionEntry(Base):
+    """Escrow ledger: ``held`` is positive, releases negative; the balance is the sum."""
+
+    __tablename__ = "retention_ledger"
+    __table_args__ = (UniqueConstraint("run_id", "kind"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    engagement_id: Mapped[str] = mapped_column(ForeignKey("engagements.id"), index=True)
+    milestone_id: Mapped[str | None] = mapped_column(ForeignKey("milestones.id"))
+    run_id: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(16))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEvent(Base):
+    """Append-only, hash-chained per engagement (see db/audit.py)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (UniqueConstraint("engagement_id", "seq"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    engagement_id: Mapped[str] = mapped_column(ForeignKey("engagements.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column()
+    actor: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(64))
+    milestone_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    run_id: Mapped[str | None] = mapped_column(String(120))
+    data: Mapped[dict[str, Any]] = mapped_column()
+    evidence: Mapped[list[Any]] = mapped_column()
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    # Lets a retried activity append "the same" event exactly once.
+    dedupe_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+
+
+class Notification(Base):
+    """Outbound notification outbox; delivery is a later concern."""
+
+    __tablename__ = "notification_outbox"
+    __table_args__ = (UniqueConstraint("run_id", "kind", "role", "recipient_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(120), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(100))
+    recipient_id: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

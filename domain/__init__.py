@@ -1,0 +1,1 @@
+"""Pure domain rules for Tollgate: money, billing, criteria, dependencies, calendars."""

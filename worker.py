@@ -1,0 +1,37 @@
+"""Builds the Temporal worker: the milestone-run workflow and its activities."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.milestone_run import MilestoneRunActivities
+from workflows.milestone_run import MilestoneRun
+
+WORKFLOWS = [MilestoneRun]
+
+
+def activity_list(session_factory: sessionmaker[Session]) -> list:
+    acts = MilestoneRunActivities(session_factory)
+    return [
+        acts.open_run,
+        acts.record_decision,
+        acts.record_ignored_decision,
+        acts.notify,
+        acts.set_stage,
+        acts.check_dependencies,
+        acts.post_billing,
+    ]
+
+
+def build_worker(client: Client, session_factory: sessionmaker[Session], task_queue: str) -> Worker:
+    # Activities use blocking SQLAlchemy sessions, so they run on a thread pool.
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=activity_list(session_factory),
+        activity_executor=ThreadPoolExecutor(max_workers=8),
+        max_concurrent_activities=8,
+    )

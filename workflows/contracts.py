@@ -1,0 +1,189 @@
+"""Typed contracts between the API, the milestone-run workflow and its activities.
+
+Times cross the Temporal boundary as RFC 3339 strings; money as int minor units; percents as
+decimal strings. Everything a run needs is snapshotted into ``RunInput`` when it starts, so later
+edits to the engagement never change a run in flight.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+TERMINAL_STAGES = ("billed", "rejected", "expired", "ineligible", "cancelled")
+# Deadline kind → its field in the run's status.
+DEADLINE_FIELDS = {
+    "reminder": "reminder_at",
+    "escalation": "escalate_at",
+    "deemed_acceptance": "deemed_acceptance_at",
+    "expiry": "expire_at",
+}
+
+
+@dataclass
+class ApprovalPolicy:
+    roles: dict[str, list[str]]
+    escalation: dict[str, list[str]] = field(default_factory=dict)
+    client_roles: list[str] = field(default_factory=list)
+    reminder_after: dict[str, Any] | None = None
+    escalate_after: dict[str, Any] | None = None
+    deemed_acceptance_after: dict[str, Any] | None = None
+    expire_after: dict[str, Any] | None = None
+    calendar: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DependencySpec:
+    milestone_id: str
+    milestone_key: str
+    kpi: dict[str, str] | None = None
+
+
+@dataclass
+class RunInput:
+    run_id: str
+    engagement_id: str
+    customer_id: str
+    milestone_id: str
+    milestone_key: str
+    milestone_name: str
+    trigger_id: str
+    trigger_mode: str
+    completion_percent: str
+    kpis: dict[str, str]
+    evidence_ids: list[str]
+    fee_minor: int
+    currency: str
+    retention_percent: str
+    criteria: list[dict[str, Any]]
+    depends_on: list[DependencySpec]
+    policy: ApprovalPolicy
+
+
+@dataclass
+class CriterionOutcome:
+    id: str
+    passed: bool | None
+    detail: str
+
+
+@dataclass
+class Deadline:
+    kind: str  # reminder | escalation | deemed_acceptance | expiry
+    at: str
+    label: str
+
+
+@dataclass
+class Amounts:
+    gross_minor: int
+    retention_minor: int
+    net_minor: int
+
+
+@dataclass
+class RunOpened:
+    criteria: list[CriterionOutcome]
+    deadlines: list[Deadline]
+    amounts: Amounts
+
+
+@dataclass
+class OpenRun:
+    run: RunInput
+    opened_at: str
+
+
+@dataclass
+class DecisionSignal:
+    role: str
+    principal_id: str
+    decision: str  # approve | reject
+    comment: str = ""
+    evidence_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DecisionView:
+    role: str
+    principal_id: str | None
+    decision: str
+    via: str  # approver | escalation | deemed | automatic
+    comment: str
+    at: str
+    evidence_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RecordDecision:
+    run: RunInput
+    decision: DecisionView
+
+
+@dataclass
+class RecordIgnoredDecision:
+    run: RunInput
+    signal: DecisionSignal
+    reason: str
+    at: str
+    sequence: int
+
+
+@dataclass
+class Notify:
+    run: RunInput
+    kind: str  # reminder | escalation
+    roles: list[str]
+    at: str
+
+
+@dataclass
+class SetStage:
+    run: RunInput
+    stage: str
+    at: str
+    outcome: str | None = None
+    detail: str | None = None
+
+
+@dataclass
+class DependencyCheck:
+    state: str  # satisfied | waiting | impossible
+    waiting_on: list[str]
+    details: list[str]
+
+
+@dataclass
+class CheckDependencies:
+    run: RunInput
+    at: str
+
+
+@dataclass
+class BillingResult:
+    invoice_id: str
+    amounts: Amounts
+    dependant_run_ids: list[str]
+
+
+@dataclass
+class PostBilling:
+    run: RunInput
+    at: str
+
+
+@dataclass
+class RunStatus:
+    run_id: str
+    milestone_id: str
+    stage: str
+    pending_roles: list[str] = field(default_factory=list)
+    escalated_roles: list[str] = field(default_factory=list)
+    decisions: list[DecisionView] = field(default_factory=list)
+    deadlines: dict[str, str | None] = field(
+        default_factory=lambda: dict.fromkeys(DEADLINE_FIELDS.values())
+    )
+    criteria: list[CriterionOutcome] = field(default_factory=list)
+    waiting_on: list[str] = field(default_factory=list)
+    amounts: Amounts | None = None
+    invoice_id: str | None = None
+    outcome: str | None = None
+    outcome_detail: str | None = None
