@@ -1,7 +1,6 @@
 """Starting, querying and signalling milestone runs: the API's only bridge to Temporal."""
 
 import asyncio
-import contextlib
 import hashlib
 import json
 from typing import Any
@@ -79,11 +78,13 @@ def snapshot(
     )
 
 
-async def start_run(client: Client, task_queue: str, run: RunInput) -> None:
+async def start_run(
+    client: Client, task_queue: str, run: RunInput
+) -> WorkflowHandle[MilestoneRun, RunStatus]:
     """Start the run's workflow; starting an already started (or finished) run is a no-op."""
     fee = f"{format_minor(run.fee_minor, run.currency)} {run.currency}"
-    with contextlib.suppress(WorkflowAlreadyStartedError):
-        await client.start_workflow(
+    try:
+        return await client.start_workflow(
             MilestoneRun.run,
             run,
             id=run.run_id,
@@ -101,6 +102,8 @@ async def start_run(client: Client, task_queue: str, run: RunInput) -> None:
             static_summary=f"{run.milestone_key}: {run.milestone_name} — {fee} "
             f"({run.completion_percent}%, {run.trigger_mode})",
         )
+    except WorkflowAlreadyStartedError:
+        return handle(client, run.run_id)
 
 
 def handle(client: Client, run_id: str) -> WorkflowHandle[MilestoneRun, RunStatus]:

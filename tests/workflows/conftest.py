@@ -1,0 +1,121 @@
+"""A worker on the time-skipping server with the real activities on a fresh SQLite database.
+
+Setup data goes through the same functions the HTTP routes call, without HTTP in between.
+"""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
+
+from api.deps import Caller
+from api.example import platform_migration
+from api.routes.customers import create_customer
+from api.routes.engagements import create_engagement
+from api.routes.principals import create_principal
+from api.routes.runs import accept_trigger
+from api.runs import start_run
+from api.schemas import CustomerIn, EngagementIn, PrincipalIn, TriggerIn
+from db.session import make_engine, make_session_factory
+from tests.conftest import sqlite_database
+from worker import build_worker
+from workflows.contracts import DecisionSignal, RunStatus
+from workflows.milestone_run import MilestoneRun
+
+ADMIN = Caller("admin", "admin")
+
+
+@dataclass
+class Harness:
+    env: WorkflowEnvironment
+    sessions: sessionmaker[Session]
+    task_queue: str
+    people: dict[str, str]
+    engagement: dict[str, Any]
+
+    def milestone_id(self, key: str) -> str:
+        return next(m["id"] for m in self.engagement["milestones"] if m["key"] == key)
+
+    async def trigger(
+        self, key: str, kpis: dict[str, str] | None = None, percent: str = "100"
+    ) -> WorkflowHandle[MilestoneRun, RunStatus]:
+        body = TriggerIn(source="test", completion_percent=percent, kpis=kpis or {})
+        with self.sessions() as session:
+            accepted = accept_trigger(
+                session, ADMIN, self.milestone_id(key), f"{key}-{uuid.uuid4()}", body
+            )
+        # The handle from start_workflow skips time while its result is awaited.
+        return await start_run(self.env.client, self.task_queue, accepted.run)
+
+    async def decide(
+        self,
+        handle: WorkflowHandle,
+        role: str,
+        person: str,
+        decision: str = "approve",
+        comment: str = "",
+    ) -> None:
+        signal = DecisionSignal(
+            role=role, principal_id=self.people[person], decision=decision, comment=comment
+        )
+        await handle.signal(MilestoneRun.decide, signal)
+
+    async def wait_for_stage(self, handle: WorkflowHandle, stage: str) -> RunStatus:
+        for _ in range(200):
+            status = await handle.query(MilestoneRun.status)
+            if status.stage == stage:
+                return status
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"run never reached {stage}; it is {status.stage}")
+
+    async def finish(self, handle: WorkflowHandle) -> RunStatus:
+        """The run's result, after checking its recorded history replays deterministically."""
+        result = await handle.result()
+        history = await handle.fetch_history()
+        await Replayer(workflows=[MilestoneRun]).replay_workflow(history)
+        return result
+
+    async def skip(self, duration: timedelta) -> None:
+        await self.env.sleep(duration)
+
+
+def seed(sessions: sessionmaker[Session], **engagement_changes: Any) -> tuple[dict, dict]:
+    with sessions() as session:
+        people = {
+            name: create_principal(
+                PrincipalIn(name=name, email=f"{name}@example.com"), session, ADMIN
+            )["id"]
+            for name in ("lead", "client", "lead_backup", "client_backup", "stranger")
+        }
+        customer = create_customer(CustomerIn(name="Acme Corp", currency="USD"), session, ADMIN)
+        body = platform_migration(
+            customer["id"],
+            people["lead"],
+            people["client"],
+            people["lead_backup"],
+            people["client_backup"],
+        )
+        body.update(engagement_changes)
+        engagement = create_engagement(EngagementIn.model_validate(body), session, ADMIN)
+    return people, engagement
+
+
+@pytest.fixture
+async def harness(time_skipping: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Harness]:
+    with sqlite_database(tmp_path) as url:
+        engine = make_engine(url)
+        sessions = make_session_factory(engine)
+        people, engagement = seed(sessions)
+        task_queue = f"tollgate-test-{uuid.uuid4()}"
+        async with build_worker(time_skipping.client, sessions, task_queue):
+            yield Harness(time_skipping, sessions, task_queue, people, engagement)
+        engine.dispose()
