@@ -20,6 +20,8 @@ from temporalio.testing import WorkflowEnvironment
 from db.migrate import upgrade
 from workflows import search_attributes as sa
 
+pytest_plugins = ["tests.conftest_stack"]
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 BIN = Path(sys.executable).parent
 POSTGRES_ADMIN_URL = os.environ.get(

@@ -52,6 +52,7 @@ def create_engagement(body: EngagementIn, session: SessionDep, caller: AdminDep)
         approval=body.approval.model_dump(mode="json"),
     )
     session.add(engagement)
+    session.flush()
     by_key = {}
     for position, m in enumerate(body.milestones):
         by_key[m.key] = Milestone(

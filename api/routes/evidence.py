@@ -39,6 +39,7 @@ async def upload_evidence(
     sha256 = digest.hexdigest()
     if session.get(EvidenceBlob, sha256) is None:
         session.add(EvidenceBlob(sha256=sha256, size=size, content=b"".join(chunks)))
+        session.flush()  # no ORM relationship orders the two inserts, so the blob goes first
     evidence = Evidence(
         id=new_id("evd"),
         sha256=sha256,

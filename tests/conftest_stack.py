@@ -1,0 +1,177 @@
+"""Fixtures for tests/api and tests/e2e. The whole stack over real HTTP: uvicorn serving create_app(), a worker, the Temporal dev server,
+and a migrated database — once on SQLite and once on PostgreSQL."""
+
+import asyncio
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from api.example import SIGNOFF_PDF, platform_migration
+from config import Settings
+from db.session import make_engine, make_session_factory
+from tests.conftest import database
+from worker import build_worker
+
+
+@dataclass
+class Stack:
+    http: httpx.AsyncClient
+    admin_token: str
+    sessions: sessionmaker[Session]
+    backend: str
+
+    def auth(self, token: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token or self.admin_token}"}
+
+    async def post(
+        self, path: str, body: Any, token: str | None = None, **kw: Any
+    ) -> httpx.Response:
+        return await self.http.post(
+            path, json=body, headers={**self.auth(token), **kw.pop("headers", {})}, **kw
+        )
+
+    async def get(self, path: str, token: str | None = None) -> httpx.Response:
+        return await self.http.get(path, headers=self.auth(token))
+
+    async def principal(self, name: str) -> dict[str, str]:
+        response = await self.post("/v1/principals", {"name": name, "email": f"{name}@example.com"})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+
+@dataclass
+class Example:
+    """The brief's platform-migration engagement, created through the API."""
+
+    stack: Stack
+    people: dict[str, dict[str, str]]
+    customer: dict[str, Any]
+    engagement: dict[str, Any]
+    keys: list[str] = field(default_factory=list)
+
+    def milestone(self, key: str) -> str:
+        return next(m["id"] for m in self.engagement["milestones"] if m["key"] == key)
+
+    def token(self, person: str) -> str:
+        return self.people[person]["token"]
+
+    async def trigger(
+        self, key: str, body: dict[str, Any] | None = None, idempotency_key: str | None = None
+    ) -> httpx.Response:
+        idem = idempotency_key or f"{key}-{uuid.uuid4()}"
+        self.keys.append(idem)
+        return await self.stack.post(
+            f"/v1/milestones/{self.milestone(key)}/triggers",
+            body or {"source": "test"},
+            headers={"Idempotency-Key": idem},
+        )
+
+    async def decide(
+        self,
+        run_id: str,
+        role: str,
+        person: str,
+        decision: str = "approve",
+        comment: str = "",
+        evidence_ids: list[str] | None = None,
+    ) -> httpx.Response:
+        body = {
+            "role": role,
+            "decision": decision,
+            "comment": comment,
+            "evidence_ids": evidence_ids or [],
+        }
+        return await self.stack.post(f"/v1/runs/{run_id}/decisions", body, self.token(person))
+
+    async def run(self, run_id: str) -> dict[str, Any]:
+        response = await self.stack.get(f"/v1/runs/{run_id}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def wait_for_stage(self, run_id: str, *stages: str) -> dict[str, Any]:
+        for _ in range(300):
+            status = await self.run(run_id)
+            if status["stage"] in stages:
+                return status
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"run {run_id} never reached {stages}; it is {status['stage']}")
+
+    async def upload(self, content: bytes = SIGNOFF_PDF, name: str = "signoff.pdf") -> dict:
+        response = await self.stack.http.post(
+            "/v1/evidence",
+            headers=self.stack.auth(),
+            files={"file": (name, content, "application/pdf")},
+            data={"description": "Phase 1 sign-off"},
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    async def refresh(self) -> dict[str, Any]:
+        response = await self.stack.get(f"/v1/engagements/{self.engagement['id']}")
+        assert response.status_code == 200, response.text
+        self.engagement = response.json()
+        return self.engagement
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+async def stack(
+    request: pytest.FixtureRequest,
+    dev_server: WorkflowEnvironment,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Stack]:
+    backend: str = request.param
+    directory: Path = tmp_path_factory.mktemp(backend)
+    with database(backend, directory) as url:
+        settings = Settings(
+            database_url=url,
+            admin_token=secrets.token_urlsafe(24),
+            task_queue=f"tollgate-{backend}-{uuid.uuid4()}",
+            evidence_max_bytes=64 * 1024,
+        )
+        engine = make_engine(url)
+        sessions = make_session_factory(engine)
+        app = create_app(settings, temporal=dev_server.client)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.02)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        async with (
+            build_worker(dev_server.client, sessions, settings.task_queue),
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
+        ):
+            yield Stack(http, settings.admin_token or "", sessions, backend)
+        server.should_exit = True
+        await serving
+        engine.dispose()
+
+
+@pytest.fixture
+async def example(stack: Stack) -> Example:
+    people = {
+        name: await stack.principal(name)
+        for name in ("lead", "client", "lead_backup", "client_backup", "stranger")
+    }
+    response = await stack.post("/v1/customers", {"name": "Acme Corp", "currency": "USD"})
+    assert response.status_code == 201, response.text
+    customer = response.json()
+    body = platform_migration(
+        customer["id"],
+        people["lead"]["id"],
+        people["client"]["id"],
+        people["lead_backup"]["id"],
+        people["client_backup"]["id"],
+    )
+    response = await stack.post("/v1/engagements", body)
+    assert response.status_code == 201, response.text
+    return Example(stack, people, customer, response.json())
