@@ -1,5 +1,5 @@
-"""Fixtures for tests/api and tests/e2e. The whole stack over real HTTP: uvicorn serving create_app(), a worker, the Temporal dev server,
-and a migrated database — once on SQLite and once on PostgreSQL."""
+"""Fixtures for tests/api and tests/e2e: the whole stack over real HTTP (uvicorn serving
+create_app(), a worker, the Temporal dev server, a migrated database), on SQLite and PostgreSQL."""
 
 import asyncio
 import secrets
