@@ -15,6 +15,11 @@ class Settings(BaseSettings):
     admin_token: str | None = None
     evidence_max_bytes: int = 25 * 1024 * 1024
     data_dir: str = "data"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    # Ports of the Temporal dev server that ``tollgate dev`` starts.
+    dev_temporal_port: int = 7233
+    dev_ui_port: int = 8233
 
 
 @lru_cache

@@ -7,6 +7,8 @@ phase 2 having an error rate of at most 0.5%.
 
 from typing import Any
 
+import httpx
+
 # A one-page PDF ("Phase 1 signed off"), small enough to read in a hex dump.
 SIGNOFF_PDF = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
@@ -94,3 +96,47 @@ def platform_migration(
             },
         ],
     }
+
+
+async def load_demo(http: httpx.AsyncClient, admin_token: str) -> dict[str, Any]:
+    """Create the example through the public API and trigger phase 1, which then waits for
+    sign-off. Returns what a newcomer needs next: ids, tokens and the run."""
+    admin = {"Authorization": f"Bearer {admin_token}"}
+
+    async def post(path: str, body: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        response = await http.post(path, json=body, headers={**admin, **kw.pop("headers", {})})
+        response.raise_for_status()
+        return response.json()
+
+    people = {}
+    for name, email in [
+        ("Dana Lead", "dana@consultancy.example"),
+        ("Chris AP", "ap@client.example"),
+        ("Pat Partner", "pat@consultancy.example"),
+        ("Sam Controller", "controller@client.example"),
+    ]:
+        people[name] = await post("/v1/principals", {"name": name, "email": email})
+    customer = await post("/v1/customers", {"name": "Acme Corp", "currency": "USD"})
+    ids = [p["id"] for p in people.values()]
+    engagement = await post("/v1/engagements", platform_migration(customer["id"], *ids))
+    upload = await http.post(
+        "/v1/evidence",
+        headers=admin,
+        files={"file": ("phase-1-signoff.pdf", SIGNOFF_PDF, "application/pdf")},
+        data={"description": "Phase 1 sign-off sheet"},
+    )
+    upload.raise_for_status()
+    phase1 = engagement["milestones"][0]
+    run = await post(
+        f"/v1/milestones/{phase1['id']}/triggers",
+        {
+            "source": "delivery-tracker",
+            "completion_percent": "100",
+            "kpis": {"p95_latency_ms": "212"},
+            "evidence_ids": [upload.json()["id"]],
+            "external_ref": "JIRA-123",
+            "note": "Phase 1 delivered",
+        },
+        headers={"Idempotency-Key": f"demo-phase-1-{engagement['id']}"},
+    )
+    return {"people": people, "customer": customer, "engagement": engagement, "run": run}
