@@ -141,6 +141,7 @@ async def announce_demo(settings: Settings) -> None:
         demo = await load_demo(http, settings.admin_token or "")
     run_id = demo["run"]["run_id"]
     lead, client = list(demo["people"].values())[:2]
+    admin = f"Authorization: Bearer {settings.admin_token}"
 
     def approve(role: str, token: str) -> str:
         body = f'{{"role": "{role}", "decision": "approve", "comment": "Looks good"}}'
@@ -154,14 +155,14 @@ async def announce_demo(settings: Settings) -> None:
         "\n".join(
             [
                 "",
-                f"Demo loaded: engagement {demo['engagement']['id']} (Platform migration, 100,000.00 USD)",
+                f"Demo loaded: engagement {demo['engagement']['id']} (Platform migration).",
                 "Phase 1 is waiting for approval; see it in the Temporal UI:",
                 f"  http://127.0.0.1:{settings.dev_ui_port}/namespaces/default/workflows/{run_id}",
                 "Approve it as the delivery lead, then as the client's AP:",
                 approve("delivery_lead", lead["token"]),
                 approve("client_ap", client["token"]),
                 "Then read the run, the invoice and the audit trail:",
-                f"  curl -s {base}/v1/runs/{run_id} -H 'Authorization: Bearer {settings.admin_token}'",
+                f"  curl -s {base}/v1/runs/{run_id} -H '{admin}'",
                 "",
             ]
         ),
