@@ -1,0 +1,72 @@
+"""The README's first command: ``tollgate dev --demo`` brings the whole stack up and Ctrl-C
+stops all of it."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_dev_with_demo_serves_a_run_awaiting_approval_and_stops_cleanly_on_ctrl_c(tmp_path: Path):
+    api, temporal, ui = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "TOLLGATE_API_PORT": str(api),
+        "TOLLGATE_DEV_TEMPORAL_PORT": str(temporal),
+        "TOLLGATE_DEV_UI_PORT": str(ui),
+    }
+    env.pop("TOLLGATE_ADMIN_TOKEN", None)
+    tollgate = Path(sys.executable).with_name("tollgate")
+    proc = subprocess.Popen(
+        [str(tollgate), "dev", "--demo"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    try:
+        deadline = time.monotonic() + 120
+        while not any("Demo loaded" in line for line in output):
+            assert time.monotonic() < deadline, "".join(output)
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            assert line or proc.poll() is None, "".join(output)
+            output.append(line)
+        while not any("curl -s http" in line for line in output):
+            output.append(proc.stdout.readline())  # type: ignore[union-attr]
+        text = "".join(output)
+        token = (tmp_path / "data" / "admin-token").read_text().strip()
+        assert f"Admin token  {token}" in text
+        assert f"http://127.0.0.1:{ui}" in text
+
+        health = httpx.get(f"http://127.0.0.1:{api}/healthz", timeout=10)
+        assert health.json() == {"status": "ok", "database": "ok", "temporal": "ok"}
+        run_id = text.split("/workflows/")[1].split()[0]
+        run = httpx.get(
+            f"http://127.0.0.1:{api}/v1/runs/{run_id}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        ).json()
+        assert run["stage"] == "awaiting_approval"
+        assert httpx.get(f"http://127.0.0.1:{ui}/", timeout=10).status_code == 200
+        assert (tmp_path / "data" / "temporal.db").exists()
+        assert (tmp_path / "data" / "tollgate.db").exists()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, "".join(output) + rest
+    assert "Stopped." in rest
+    with socket.socket() as s:  # the Temporal dev server is gone too
+        assert s.connect_ex(("127.0.0.1", temporal)) != 0
