@@ -4,6 +4,7 @@ Setup data goes through the same functions the HTTP routes call, without HTTP in
 """
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from workflows.contracts import DecisionSignal, RunStatus
 from workflows.milestone_run import MilestoneRun
 
 ADMIN = Caller("admin", "admin")
+HISTORIES = Path(__file__).parent / "histories"
+RECORD_TO = os.environ.get("TOLLGATE_RECORD_HISTORIES") == "1"
 
 
 @dataclass
@@ -82,6 +85,9 @@ class Harness:
         result = await handle.result()
         history = await handle.fetch_history()
         await Replayer(workflows=[MilestoneRun]).replay_workflow(history)
+        if RECORD_TO:  # refresh the committed histories: TOLLGATE_RECORD_HISTORIES=1 pytest ...
+            test = os.environ["PYTEST_CURRENT_TEST"].split("::")[-1].split(" ")[0]
+            (HISTORIES / f"{test}.json").write_text(history.to_json())
         return result
 
     async def skip(self, duration: timedelta) -> None:
