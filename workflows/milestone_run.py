@@ -86,6 +86,7 @@ class MilestoneRun:
             accepted = await self._await_dependencies()
         if accepted:
             await self._bill()
+        await self._ignore_inbox()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._status
 
@@ -179,21 +180,9 @@ class MilestoneRun:
     async def _drain_inbox(self) -> None:
         while self._inbox:
             at, signal = self._inbox.pop(0)
-            self._signals_seen += 1
             via, reason = self._validate(signal)
             if reason is not None:
-                await self._activity(
-                    "record_ignored_decision",
-                    RecordIgnoredDecision(
-                        run=self._inp,
-                        signal=signal,
-                        reason=reason,
-                        at=at,
-                        sequence=self._signals_seen,
-                    ),
-                    None,
-                    f"ignored decision for {signal.role}: {reason}",
-                )
+                await self._record_ignored(at, signal, reason)
                 continue
             await self._record(
                 DecisionView(
@@ -206,6 +195,26 @@ class MilestoneRun:
                     evidence_ids=list(signal.evidence_ids),
                 )
             )
+
+    async def _ignore_inbox(self) -> None:
+        """Decisions that arrive once approval is over are audited, never acted on."""
+        while self._inbox:
+            at, signal = self._inbox.pop(0)
+            assert self._status is not None
+            await self._record_ignored(
+                at, signal, f"run is {self._status.stage}, not awaiting approval"
+            )
+
+    async def _record_ignored(self, at: str, signal: DecisionSignal, reason: str) -> None:
+        self._signals_seen += 1
+        await self._activity(
+            "record_ignored_decision",
+            RecordIgnoredDecision(
+                run=self._inp, signal=signal, reason=reason, at=at, sequence=self._signals_seen
+            ),
+            None,
+            f"ignored decision for {signal.role}: {reason}",
+        )
 
     def _validate(self, signal: DecisionSignal) -> tuple[str, str | None]:
         """The API checked already; the workflow checks again against its own snapshot."""
@@ -261,7 +270,8 @@ class MilestoneRun:
             if status.stage != "waiting_on_dependency":
                 await self._set_stage("waiting_on_dependency")
             # Woken by the upstream run once it is accepted; the check above is the truth.
-            await workflow.wait_condition(lambda: self._upstream_changed)
+            await workflow.wait_condition(lambda: self._upstream_changed or bool(self._inbox))
+            await self._ignore_inbox()
 
     async def _bill(self) -> None:
         status = self._status

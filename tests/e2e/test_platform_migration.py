@@ -1,5 +1,7 @@
 """The brief's example end to end over HTTP: trigger → sign-off → invoice, escrow and audit."""
 
+import asyncio
+
 from sqlalchemy import update
 
 from db.models import AuditEvent
@@ -108,6 +110,11 @@ async def test_the_audit_chain_fails_verification_after_a_row_is_altered_by_hand
     await example.wait_for_stage(run_id, "awaiting_approval")
     await example.decide(run_id, "delivery_lead", "lead")
     engagement_id = example.engagement["id"]
+    for _ in range(100):  # the decision's audit event is written by an activity, just after
+        trail = (await example.stack.get(f"/v1/engagements/{engagement_id}/audit")).json()
+        if any(e["kind"] == "decision" for e in trail):
+            break
+        await asyncio.sleep(0.05)
     before = (await example.stack.get(f"/v1/engagements/{engagement_id}/audit/verify")).json()
     assert before["ok"] is True
 

@@ -166,6 +166,7 @@ async def test_a_dependant_waits_for_its_upstream_and_bills_once_it_is_accepted(
     await harness.decide(phase2, "client_ap", "client")
     waiting = await harness.wait_for_stage(phase2, "waiting_on_dependency")
     assert waiting.waiting_on == ["phase-1"]
+    await harness.decide(phase2, "client_ap", "client", "reject", "Too late to object")
 
     phase1 = await harness.trigger("phase-1")
     await harness.decide(phase1, "delivery_lead", "lead")
@@ -175,7 +176,9 @@ async def test_a_dependant_waits_for_its_upstream_and_bills_once_it_is_accepted(
     result = await harness.finish(phase2)
     assert result.stage == "billed"
     assert lines(harness, phase2.id) == [("milestone", 4_000_000), ("retention_withheld", -400_000)]
-    assert "dependency_wait" in audit_kinds(harness, phase2.id)
+    kinds = audit_kinds(harness, phase2.id)
+    assert "dependency_wait" in kinds
+    assert kinds.count("decision_ignored") == 1  # the late rejection changed nothing
 
 
 async def test_a_kpi_gated_dependency_that_missed_its_kpi_makes_the_run_ineligible(
