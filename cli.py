@@ -75,8 +75,8 @@ def start_temporal(settings: Settings, data: Path) -> subprocess.Popen[bytes]:
     )
 
 
-async def connect(address: str, namespace: str, patience: float = 60.0) -> Client:
-    deadline = asyncio.get_running_loop().time() + patience
+async def connect(address: str, namespace: str, patience_seconds: int = 60) -> Client:
+    deadline = asyncio.get_running_loop().time() + patience_seconds
     while True:
         try:
             return await Client.connect(address, namespace=namespace)
