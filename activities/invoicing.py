@@ -8,13 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from db.audit import append_event, evidence_refs
+from activities.audit import run_audit
+from db.audit import evidence_refs
 from db.models import Decision, Invoice, InvoiceLine, Milestone, RetentionEntry, Run, new_id
 from domain.billing import cumulative_charge
 from domain.money import format_minor, parse_percent
 from workflows.contracts import Amounts, RunInput
-
-SYSTEM_ACTOR = "tollgate"
 
 
 @dataclass(frozen=True)
@@ -126,17 +125,11 @@ def post_milestone_lines(session: Session, run: RunInput, at: datetime) -> Poste
     db_run.net_minor, db_run.invoice_id = charge.net_minor, invoice.id
     session.flush()
 
-    common = {
-        "engagement_id": run.engagement_id,
-        "milestone_id": run.milestone_id,
-        "run_id": run.run_id,
-        "actor": SYSTEM_ACTOR,
-        "at": at,
-    }
     for line in lines:
-        append_event(
+        run_audit(
             session,
-            **common,
+            run,
+            at=at,
             kind="invoice_line_posted",
             evidence=evidence,
             data={
@@ -150,9 +143,10 @@ def post_milestone_lines(session: Session, run: RunInput, at: datetime) -> Poste
             dedupe_key=f"{run.run_id}:line:{line.kind}",
         )
     if charge.retention_minor:
-        append_event(
+        run_audit(
             session,
-            **common,
+            run,
+            at=at,
             kind="retention_held",
             data={
                 "amount_minor": charge.retention_minor,
@@ -161,9 +155,10 @@ def post_milestone_lines(session: Session, run: RunInput, at: datetime) -> Poste
             },
             dedupe_key=f"{run.run_id}:retention_held",
         )
-    append_event(
+    run_audit(
         session,
-        **common,
+        run,
+        at=at,
         kind="milestone_accepted",
         data={
             "completion_percent": str(percent),

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.audit import SYSTEM_ACTOR, run_audit
 from activities.invoicing import post_milestone_lines
-from db.audit import append_event, evidence_refs
+from db.audit import evidence_refs
 from db.models import Decision, Milestone, MilestoneDependency, Notification, Run, Trigger
 from domain.billing import cumulative_charge
 from domain.calendar import BusinessCalendar, deadline_after, describe_span, parse_span
@@ -43,7 +44,6 @@ DEADLINE_LABELS = {
     "deemed_acceptance": "deemed acceptance",
     "expiry": "expiry",
 }
-SYSTEM_ACTOR = "tollgate"
 
 
 def calendar_of(policy_calendar: dict) -> BusinessCalendar:
@@ -86,14 +86,9 @@ class MilestoneRunActivities:
                 milestone.retention_held_minor,
                 parse_percent(run.retention_percent),
             )
-            common = {
-                "engagement_id": run.engagement_id,
-                "milestone_id": run.milestone_id,
-                "run_id": run.run_id,
-            }
-            append_event(
+            run_audit(
                 session,
-                **common,
+                run,
                 actor=trigger.actor,
                 kind="trigger_received",
                 at=trigger.created_at,
@@ -105,10 +100,9 @@ class MilestoneRunActivities:
                 evidence=evidence_refs(session, run.evidence_ids),
                 dedupe_key=f"{run.run_id}:trigger_received",
             )
-            append_event(
+            run_audit(
                 session,
-                **common,
-                actor=SYSTEM_ACTOR,
+                run,
                 kind="criteria_evaluated",
                 data={"trigger_mode": run.trigger_mode, "results": [vars(c) for c in criteria]},
                 dedupe_key=f"{run.run_id}:criteria_evaluated",
@@ -158,11 +152,9 @@ class MilestoneRunActivities:
                         at=_at(decision.at),
                     )
                 )
-            append_event(
+            run_audit(
                 session,
-                engagement_id=run.engagement_id,
-                milestone_id=run.milestone_id,
-                run_id=run.run_id,
+                run,
                 actor=decision.principal_id or SYSTEM_ACTOR,
                 kind="decision",
                 at=_at(decision.at),
@@ -181,11 +173,9 @@ class MilestoneRunActivities:
     def record_ignored_decision(self, req: RecordIgnoredDecision) -> None:
         run, signal = req.run, req.signal
         with self._sessions.begin() as session:
-            append_event(
+            run_audit(
                 session,
-                engagement_id=run.engagement_id,
-                milestone_id=run.milestone_id,
-                run_id=run.run_id,
+                run,
                 actor=signal.principal_id,
                 kind="decision_ignored",
                 at=_at(req.at),
@@ -224,12 +214,9 @@ class MilestoneRunActivities:
                                 },
                             )
                         )
-            append_event(
+            run_audit(
                 session,
-                engagement_id=run.engagement_id,
-                milestone_id=run.milestone_id,
-                run_id=run.run_id,
-                actor=SYSTEM_ACTOR,
+                run,
                 kind="reminder_sent" if req.kind == "reminder" else "escalated",
                 at=_at(req.at),
                 data={"roles": req.roles, "recipients": recipients},
@@ -252,12 +239,9 @@ class MilestoneRunActivities:
                     milestone.status = _milestone_status_after_close(milestone, req.stage)
             elif milestone.open_run_id == run.run_id:
                 milestone.status = "in_review"
-            append_event(
+            run_audit(
                 session,
-                engagement_id=run.engagement_id,
-                milestone_id=run.milestone_id,
-                run_id=run.run_id,
-                actor=SYSTEM_ACTOR,
+                run,
                 kind="run_closed" if closing else "stage_changed",
                 at=_at(req.at),
                 data={"stage": req.stage, "outcome": req.outcome, "detail": req.detail},
@@ -294,12 +278,9 @@ class MilestoneRunActivities:
                 "satisfied": "dependencies_satisfied",
             }[state]
             if run.depends_on:
-                append_event(
+                run_audit(
                     session,
-                    engagement_id=run.engagement_id,
-                    milestone_id=run.milestone_id,
-                    run_id=run.run_id,
-                    actor=SYSTEM_ACTOR,
+                    run,
                     kind=kind,
                     at=_at(req.at),
                     data={
