@@ -3,10 +3,11 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from temporalio.client import Client
 
 from api import problems
+from api.deps import refuse_nul_in_path
 from api.routes import audit, customers, engagements, evidence, health, invoices, principals, runs
 from config import Settings, get_settings
 from db.session import make_engine, make_session_factory
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         version="1.0.0",
         summary="Outcome-based billing: milestone triggers, sign-off, retention, invoices.",
         lifespan=lifespan,
+        dependencies=[Depends(refuse_nul_in_path)],
     )
     problems.install(app)
     for module in (principals, customers, engagements, evidence, runs, invoices, audit, health):

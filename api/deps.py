@@ -33,6 +33,12 @@ def get_temporal(request: Request) -> Client:
     return request.app.state.temporal
 
 
+def refuse_nul_in_path(request: Request) -> None:
+    """No id holds a NUL character, and PostgreSQL cannot even compare text that does."""
+    if any("\x00" in str(value) for value in request.path_params.values()):
+        raise Problem(404, "not-found", "Not found", "No resource has an id with a NUL character.")
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

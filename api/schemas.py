@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -23,8 +24,27 @@ from domain.dependencies import find_cycle, unknown_dependencies
 from domain.money import currency_exponent, parse_percent
 
 
+def _refuse_nul(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL characters: refuse them in any string or key."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str) and "\x00" in item:
+            raise PydanticCustomError("nul", "text must not contain NUL (\\u0000) characters")
+        if isinstance(item, dict):
+            pending += [*item.keys(), *item.values()]
+        elif isinstance(item, list | tuple):
+            pending += item
+    return value
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return _refuse_nul(value)
 
 
 def _percent(text: str) -> str:
@@ -64,12 +84,13 @@ def _kpi_value(value: Any) -> str:
     return text
 
 
-Percent = Annotated[str, Field(strict=True), AfterValidator(_percent)]
+Percent = Annotated[str, Field(strict=True, max_length=16), AfterValidator(_percent)]
 Currency = Annotated[str, Field(strict=True), AfterValidator(_currency)]
 Span = Annotated[dict[str, Any] | None, AfterValidator(_span)]
-MinorAmount = Annotated[StrictInt, Field(ge=0)]
+MinorAmount = Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]  # a BIGINT column
 Name = Annotated[str, Field(strict=True, min_length=1, max_length=200)]
 Id = Annotated[str, Field(strict=True, min_length=1, max_length=120)]
+RoleName = Annotated[str, Field(strict=True, min_length=1, max_length=100)]
 KpiValue = Annotated[str, BeforeValidator(_kpi_value)]
 
 
@@ -81,7 +102,7 @@ class PrincipalIn(Strict):
 class CustomerIn(Strict):
     name: Name
     currency: Currency
-    external_ref: str | None = None
+    external_ref: Annotated[str, Field(max_length=200)] | None = None
     metadata: dict[str, Any] | None = None
 
 
@@ -105,8 +126,8 @@ class CalendarIn(Strict):
 
 
 class ApprovalIn(Strict):
-    roles: dict[str, list[Id]] = Field(min_length=1)
-    escalation: dict[str, list[Id]] = {}
+    roles: dict[RoleName, list[Id]] = Field(min_length=1)
+    escalation: dict[RoleName, list[Id]] = {}
     client_roles: list[str] | None = Field(
         default=None,
         description="Roles deemed to accept by silence; defaults to client_ap when present.",

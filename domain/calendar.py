@@ -99,6 +99,11 @@ class Span:
             raise ValueError("a span needs exactly one of business_days and iso")
 
 
+# Contract timers beyond ten years are typos; refusing them keeps deadlines computable.
+MAX_BUSINESS_DAYS = 2600
+MAX_SPAN = timedelta(days=3660)
+
+
 def parse_span(obj: Mapping[str, object] | None) -> Span | None:
     """Parse {"business_days": 5} or {"duration": "PT48H"}; None means no deadline."""
     if obj is None:
@@ -110,12 +115,16 @@ def parse_span(obj: Mapping[str, object] | None) -> Span | None:
         days = obj["business_days"]
         if isinstance(days, bool) or not isinstance(days, int) or days < 0:
             raise ValueError(f"business_days must be a non-negative integer, got {days!r}")
+        if days > MAX_BUSINESS_DAYS:
+            raise ValueError(f"business_days must be at most {MAX_BUSINESS_DAYS}, got {days}")
         return Span(business_days=days)
     if keys == {"duration"}:
         text = obj["duration"]
         if not isinstance(text, str):
             raise ValueError(f"duration must be an ISO 8601 string like 'PT48H', got {text!r}")
-        _parse_duration(text)
+        reference = datetime(2000, 1, 1, tzinfo=UTC)
+        if reference + _parse_duration(text) > reference + MAX_SPAN:
+            raise ValueError(f"duration must be at most {MAX_SPAN.days} days, got {text!r}")
         return Span(iso=text)
     raise ValueError(
         "a span must have exactly one key, 'business_days' or 'duration', "

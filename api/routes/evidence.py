@@ -20,7 +20,7 @@ async def upload_evidence(
     session: SessionDep,
     caller: CallerDep,
     settings: SettingsDep,
-    description: Annotated[str | None, Form(max_length=2000)] = None,
+    description: Annotated[str | None, Form(max_length=2000, pattern=r"^[^\x00]*$")] = None,
 ) -> dict[str, Any]:
     """Store a file content-addressed (sha256); refuse it whole when over the size limit."""
     limit = settings.evidence_max_bytes
@@ -44,8 +44,8 @@ async def upload_evidence(
         id=new_id("evd"),
         sha256=sha256,
         size=size,
-        filename=(file.filename or "evidence")[:255],
-        content_type=(file.content_type or "application/octet-stream")[:255],
+        filename=(file.filename or "evidence").replace("\x00", "")[:255],
+        content_type=(file.content_type or "application/octet-stream").replace("\x00", "")[:255],
         description=description,
         uploaded_by=caller.actor,
     )

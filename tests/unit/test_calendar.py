@@ -273,3 +273,16 @@ def test_deadline_after_refuses_a_naive_start() -> None:
 )
 def test_describe_span_words_the_span_for_humans(span: Span, text: str) -> None:
     assert describe_span(span) == text
+
+
+@pytest.mark.parametrize(
+    "raw", [{"business_days": 2601}, {"duration": "P11Y"}, {"duration": "P4000D"}]
+)
+def test_a_span_longer_than_ten_years_is_refused_as_a_typo(raw: dict):
+    with pytest.raises(ValueError, match="at most"):
+        parse_span(raw)
+
+
+def test_a_ten_year_span_is_still_accepted():
+    assert parse_span({"duration": "P10Y"}) == Span(iso="P10Y")
+    assert parse_span({"business_days": 2600}) == Span(business_days=2600)
