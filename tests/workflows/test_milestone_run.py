@@ -203,3 +203,27 @@ async def test_a_kpi_gated_dependency_that_missed_its_kpi_makes_the_run_ineligib
     assert lines(harness, phase3.id) == []
     with harness.sessions() as session:
         assert session.get_one(Milestone, harness.milestone_id("phase-3")).status == "ineligible"
+
+
+async def test_partial_acceptance_at_90_then_100_percent_bills_exactly_the_fee(harness: Harness):
+    with harness.sessions.begin() as session:
+        milestone = session.get_one(Milestone, harness.milestone_id("phase-1"))
+        milestone.allow_partial, milestone.fee_minor = True, 3_333_333
+    bills = []
+    for percent in ("90", "100"):
+        run = await harness.trigger("phase-1", percent=percent)
+        await harness.decide(run, "delivery_lead", "lead")
+        await harness.decide(run, "client_ap", "client")
+        bills.append((await harness.finish(run)).amounts)
+
+    assert [(b.gross_minor, b.retention_minor) for b in bills] == [
+        (3_000_000, 300_000),
+        (333_333, 33_333),
+    ]
+    with harness.sessions() as session:
+        milestone = session.get_one(Milestone, harness.milestone_id("phase-1"))
+        assert (milestone.status, milestone.billed_minor, milestone.retention_held_minor) == (
+            "accepted",
+            3_333_333,
+            333_333,
+        )
