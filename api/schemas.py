@@ -1,6 +1,7 @@
 """Request bodies. Unknown fields are refused; money is a strict non-negative int; percents are
 decimal strings; each rule is checked by the domain function that owns it."""
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
@@ -47,28 +48,17 @@ class Strict(BaseModel):
         return _refuse_nul(value)
 
 
-def _percent(text: str) -> str:
-    try:
-        parse_percent(text)
-    except ValueError as exc:
-        raise PydanticCustomError("percent", str(exc)) from None
-    return text
+def _checked_by(rule: Callable[[Any], object], kind: str) -> AfterValidator:
+    """Validate a field with the domain function that owns the rule; keep the value as given."""
 
+    def check(value: Any) -> Any:
+        try:
+            rule(value)
+        except ValueError as exc:
+            raise PydanticCustomError(kind, str(exc)) from None
+        return value
 
-def _currency(code: str) -> str:
-    try:
-        currency_exponent(code)
-    except ValueError as exc:
-        raise PydanticCustomError("currency", str(exc)) from None
-    return code
-
-
-def _span(raw: dict[str, Any] | None) -> dict[str, Any] | None:
-    try:
-        parse_span(raw)
-    except ValueError as exc:
-        raise PydanticCustomError("duration", str(exc)) from None
-    return raw
+    return AfterValidator(check)
 
 
 def _kpi_value(value: Any) -> str:
@@ -84,9 +74,9 @@ def _kpi_value(value: Any) -> str:
     return text
 
 
-Percent = Annotated[str, Field(strict=True, max_length=16), AfterValidator(_percent)]
-Currency = Annotated[str, Field(strict=True), AfterValidator(_currency)]
-Span = Annotated[dict[str, Any] | None, AfterValidator(_span)]
+Percent = Annotated[str, Field(strict=True, max_length=16), _checked_by(parse_percent, "percent")]
+Currency = Annotated[str, Field(strict=True), _checked_by(currency_exponent, "currency")]
+Span = Annotated[dict[str, Any] | None, _checked_by(parse_span, "duration")]
 MinorAmount = Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]  # a BIGINT column
 Name = Annotated[str, Field(strict=True, min_length=1, max_length=200)]
 Id = Annotated[str, Field(strict=True, min_length=1, max_length=120)]

@@ -9,21 +9,10 @@ import pytest
 from sqlalchemy import func, select
 
 from db.models import Decision, EvidenceLink
+from tests.api.problems import assert_problem
 from tests.conftest_stack import Example
 
 BOTH = ["client_ap", "delivery_lead"]
-
-
-def assert_problem(response: httpx.Response, status: int, field: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    assert body["status"] == status
-    assert "Traceback" not in response.text
-    if field is not None:
-        assert any(e["field"].startswith(field) for e in body["errors"]), body
-    return body
 
 
 @pytest.fixture

@@ -12,21 +12,10 @@ from sqlalchemy import func, select
 
 from api.example import platform_migration
 from db.models import Customer, Engagement, Evidence, EvidenceBlob, Milestone, Principal
+from tests.api.problems import assert_problem
 from tests.conftest_stack import Example, Stack
 
 LIMIT = 64 * 1024  # the stack's evidence_max_bytes
-
-
-def assert_problem(response: httpx.Response, status: int, field: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    assert body["status"] == status
-    assert "Traceback" not in response.text
-    if field is not None:
-        assert any(e["field"].startswith(field) for e in body["errors"]), body
-    return body
 
 
 def count(stack: Stack, model: type) -> int:

@@ -10,19 +10,8 @@ from sqlalchemy import func, select
 
 from api.example import platform_migration
 from db.models import EvidenceLink, Run, Trigger
+from tests.api.problems import assert_problem
 from tests.conftest_stack import Example
-
-
-def assert_problem(response: httpx.Response, status: int, field: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    assert body["status"] == status
-    assert "Traceback" not in response.text
-    if field is not None:
-        assert any(e["field"].startswith(field) for e in body["errors"]), body
-    return body
 
 
 def rows(example: Example, model: type, key: str, milestone_id: str | None = None) -> int:
