@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.approval import ApprovalActivities
 from activities.milestone_run import MilestoneRunActivities
 from workflows.milestone_run import MilestoneRun
 
@@ -13,12 +14,14 @@ WORKFLOWS = [MilestoneRun]
 
 
 def activity_list(session_factory: sessionmaker[Session]) -> list:
+    approval = ApprovalActivities(session_factory)
     acts = MilestoneRunActivities(session_factory)
     return [
+        approval.plan_deadlines,
+        approval.record_decision,
+        approval.record_ignored_decision,
+        approval.notify,
         acts.open_run,
-        acts.record_decision,
-        acts.record_ignored_decision,
-        acts.notify,
         acts.set_stage,
         acts.check_dependencies,
         acts.post_billing,

@@ -4,7 +4,6 @@ Each method runs in one database transaction and finds its own earlier work (uni
 and audit dedupe keys) so that Temporal's at-least-once execution has exactly-once effects.
 """
 
-from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -12,12 +11,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.audit import SYSTEM_ACTOR, run_audit
+from activities.approval import at_, deadlines_for, load_run
+from activities.audit import run_audit
 from activities.invoicing import post_milestone_lines
 from db.audit import evidence_refs
-from db.models import Decision, Milestone, MilestoneDependency, Notification, Run, Trigger
+from db.models import Milestone, MilestoneDependency, Trigger
 from domain.billing import cumulative_charge
-from domain.calendar import BusinessCalendar, deadline_after, describe_span, parse_span
 from domain.criteria import Criterion, check_kpi, evaluate
 from domain.money import parse_percent
 from workflows.contracts import (
@@ -26,39 +25,12 @@ from workflows.contracts import (
     BillingResult,
     CheckDependencies,
     CriterionOutcome,
-    Deadline,
     DependencyCheck,
-    Notify,
     OpenRun,
     PostBilling,
-    RecordDecision,
-    RecordIgnoredDecision,
-    RunInput,
     RunOpened,
     SetStage,
 )
-
-DEADLINE_LABELS = {
-    "reminder": "reminder",
-    "escalation": "escalation",
-    "deemed_acceptance": "deemed acceptance",
-    "expiry": "expiry",
-}
-
-
-def calendar_of(policy_calendar: dict) -> BusinessCalendar:
-    return BusinessCalendar(
-        country=policy_calendar.get("country"),
-        subdivision=policy_calendar.get("subdivision"),
-        timezone=policy_calendar.get("timezone") or "UTC",
-        extra_holidays=tuple(
-            datetime.fromisoformat(d).date() for d in policy_calendar.get("extra_holidays", [])
-        ),
-    )
-
-
-def _at(text: str) -> datetime:
-    return datetime.fromisoformat(text)
 
 
 class MilestoneRunActivities:
@@ -74,9 +46,9 @@ class MilestoneRunActivities:
             require_metrics=run.trigger_mode != "manual",
         )
         criteria = [CriterionOutcome(r.id, r.passed, r.detail) for r in results]
-        deadlines = self._deadlines(run, _at(req.opened_at))
+        deadlines = deadlines_for(run.policy, at_(req.opened_at))
         with self._sessions.begin() as session:
-            db_run = _load_run(session, run.run_id)
+            db_run = load_run(session, run.run_id)
             trigger = session.get_one(Trigger, db_run.trigger_id)
             milestone = session.get_one(Milestone, run.milestone_id)
             charge = cumulative_charge(
@@ -110,130 +82,17 @@ class MilestoneRunActivities:
         amounts = Amounts(charge.gross_minor, charge.retention_minor, charge.net_minor)
         return RunOpened(criteria=criteria, deadlines=deadlines, amounts=amounts)
 
-    def _deadlines(self, run: RunInput, start: datetime) -> list[Deadline]:
-        policy = run.policy
-        calendar = calendar_of(policy.calendar)
-        spans = {
-            "reminder": policy.reminder_after,
-            "escalation": policy.escalate_after,
-            "deemed_acceptance": policy.deemed_acceptance_after,
-            "expiry": policy.expire_after,
-        }
-        deadlines = []
-        for kind, raw in spans.items():
-            span = parse_span(raw)
-            if span is None:
-                continue
-            at = deadline_after(start, span, calendar)
-            label = f"{DEADLINE_LABELS[kind]} ({describe_span(span)})"
-            deadlines.append(Deadline(kind=kind, at=_iso(at), label=label))
-        return deadlines
-
-    @activity.defn(name="record_decision")
-    def record_decision(self, req: RecordDecision) -> None:
-        run, decision = req.run, req.decision
-        with self._sessions.begin() as session:
-            _load_run(session, run.run_id)
-            existing = session.scalar(
-                select(Decision).where(
-                    Decision.run_id == run.run_id, Decision.role == decision.role
-                )
-            )
-            if existing is None:
-                session.add(
-                    Decision(
-                        run_id=run.run_id,
-                        role=decision.role,
-                        principal_id=decision.principal_id,
-                        decision=decision.decision,
-                        via=decision.via,
-                        comment=decision.comment,
-                        evidence_ids=decision.evidence_ids,
-                        at=_at(decision.at),
-                    )
-                )
-            run_audit(
-                session,
-                run,
-                actor=decision.principal_id or SYSTEM_ACTOR,
-                kind="decision",
-                at=_at(decision.at),
-                data={
-                    "role": decision.role,
-                    "decision": decision.decision,
-                    "via": decision.via,
-                    "principal_id": decision.principal_id,
-                    "comment": decision.comment,
-                },
-                evidence=evidence_refs(session, decision.evidence_ids),
-                dedupe_key=f"{run.run_id}:decision:{decision.role}",
-            )
-
-    @activity.defn(name="record_ignored_decision")
-    def record_ignored_decision(self, req: RecordIgnoredDecision) -> None:
-        run, signal = req.run, req.signal
-        with self._sessions.begin() as session:
-            run_audit(
-                session,
-                run,
-                actor=signal.principal_id,
-                kind="decision_ignored",
-                at=_at(req.at),
-                data={"role": signal.role, "decision": signal.decision, "reason": req.reason},
-                dedupe_key=f"{run.run_id}:decision_ignored:{req.sequence}",
-            )
-
-    @activity.defn(name="notify")
-    def notify(self, req: Notify) -> None:
-        """Audit a reminder or escalation and queue one outbound notification per recipient."""
-        run = req.run
-        grants = run.policy.roles if req.kind == "reminder" else run.policy.escalation
-        recipients = {role: grants.get(role, []) for role in req.roles}
-        with self._sessions.begin() as session:
-            for role, principal_ids in recipients.items():
-                for principal_id in principal_ids:
-                    exists = session.scalar(
-                        select(Notification.id).where(
-                            Notification.run_id == run.run_id,
-                            Notification.kind == req.kind,
-                            Notification.role == role,
-                            Notification.recipient_id == principal_id,
-                        )
-                    )
-                    if exists is None:
-                        session.add(
-                            Notification(
-                                run_id=run.run_id,
-                                kind=req.kind,
-                                role=role,
-                                recipient_id=principal_id,
-                                payload={
-                                    "milestone_id": run.milestone_id,
-                                    "milestone": run.milestone_name,
-                                    "role": role,
-                                },
-                            )
-                        )
-            run_audit(
-                session,
-                run,
-                kind="reminder_sent" if req.kind == "reminder" else "escalated",
-                at=_at(req.at),
-                data={"roles": req.roles, "recipients": recipients},
-                dedupe_key=f"{run.run_id}:{req.kind}",
-            )
-
     @activity.defn(name="set_stage")
     def set_stage(self, req: SetStage) -> None:
         run = req.run
         with self._sessions.begin() as session:
-            db_run = _load_run(session, run.run_id)
+            db_run = load_run(session, run.run_id)
             milestone = session.get_one(Milestone, run.milestone_id)
             db_run.stage = req.stage
             closing = req.stage in TERMINAL_STAGES
             if closing:
                 db_run.outcome, db_run.outcome_detail = req.outcome, req.detail
-                db_run.closed_at = db_run.closed_at or _at(req.at)
+                db_run.closed_at = db_run.closed_at or at_(req.at)
                 if milestone.open_run_id == run.run_id:
                     milestone.open_run_id = None
                     milestone.status = _milestone_status_after_close(milestone, req.stage)
@@ -243,7 +102,7 @@ class MilestoneRunActivities:
                 session,
                 run,
                 kind="run_closed" if closing else "stage_changed",
-                at=_at(req.at),
+                at=at_(req.at),
                 data={"stage": req.stage, "outcome": req.outcome, "detail": req.detail},
                 dedupe_key=f"{run.run_id}:stage:{req.stage}",
             )
@@ -282,7 +141,7 @@ class MilestoneRunActivities:
                     session,
                     run,
                     kind=kind,
-                    at=_at(req.at),
+                    at=at_(req.at),
                     data={
                         "waiting_on": waiting,
                         "failures": failures,
@@ -296,8 +155,8 @@ class MilestoneRunActivities:
     def post_billing(self, req: PostBilling) -> BillingResult:
         run = req.run
         with self._sessions.begin() as session:
-            _load_run(session, run.run_id)
-            posted = post_milestone_lines(session, run, _at(req.at))
+            load_run(session, run.run_id)
+            posted = post_milestone_lines(session, run, at_(req.at))
         if posted is None:
             raise ApplicationError(
                 f"milestone {run.milestone_key} is already fully billed",
@@ -321,20 +180,7 @@ class MilestoneRunActivities:
         )
 
 
-def _load_run(session: Session, run_id: str) -> Run:
-    db_run = session.get(Run, run_id)
-    if db_run is None:
-        raise ApplicationError(
-            f"run {run_id} is not recorded", type="RunNotFound", non_retryable=True
-        )
-    return db_run
-
-
 def _milestone_status_after_close(milestone: Milestone, stage: str) -> str:
     if Decimal(milestone.accepted_percent) > 0:
         return "partially_accepted"
     return stage if stage in ("rejected", "ineligible") else "pending"
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -1,7 +1,7 @@
 """Typed SQLAlchemy models: money in BigInteger minor units, percents as decimal strings."""
 
 import secrets
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -78,7 +78,11 @@ class Engagement(Base):
     retention_release: Mapped[str] = mapped_column(String(32), default="on_final_signoff")
     retention_release_delay: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     approval: Mapped[dict[str, Any]] = mapped_column()
+    # A span ({"business_days": 10} or {"duration": "P30D"}) from issue date to due date.
+    payment_terms: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # active → closing (close-out awaiting sign-off) → closed; bumped by approved change orders.
     status: Mapped[str] = mapped_column(String(16), default="active")
+    version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -91,6 +95,16 @@ class Milestone(Base):
     name: Mapped[str] = mapped_column(String(200))
     position: Mapped[int] = mapped_column(Integer)
     fee_minor: Mapped[int] = mapped_column(BigInteger)
+    # standard | bonus | success_fee
+    kind: Mapped[str] = mapped_column(String(16), default="standard")
+    # Bonus fee defined as a percent of another milestone's fee: {"milestone": key, "percent": "5"}.
+    fee_basis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # After this instant a trigger can no longer qualify (bonus "by launch date").
+    deadline: Mapped[datetime | None] = mapped_column()
+    # {"window": span, "kpi": {metric, op, threshold}, "percent": "100"}
+    clawback: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # {"percent", "metric", "baseline", "cap_minor", "floor_minor"}
+    success_fee: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     trigger_mode: Mapped[str] = mapped_column(String(16))
     allow_partial: Mapped[bool] = mapped_column(Boolean, default=False)
     criteria: Mapped[list[Any]] = mapped_column(default=list)
@@ -153,13 +167,18 @@ class Trigger(Base):
 
 
 class Run(Base):
-    """One milestone run (a Temporal workflow); ``id`` is the workflow id."""
+    """One sign-off workflow; ``id`` is the workflow id.
+
+    ``kind`` is ``milestone`` (a trigger's run), ``closeout`` or ``change_order``: all three
+    collect decisions the same way, through ``POST /v1/runs/{id}/decisions``.
+    """
 
     __tablename__ = "runs"
     id: Mapped[str] = mapped_column(String(120), primary_key=True)
-    milestone_id: Mapped[str] = mapped_column(ForeignKey("milestones.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="milestone")
+    milestone_id: Mapped[str | None] = mapped_column(ForeignKey("milestones.id"), index=True)
     engagement_id: Mapped[str] = mapped_column(ForeignKey("engagements.id"), index=True)
-    trigger_id: Mapped[str] = mapped_column(ForeignKey("triggers.id"))
+    trigger_id: Mapped[str | None] = mapped_column(ForeignKey("triggers.id"))
     # The run's input as started: policy, fee and terms frozen at trigger time.
     snapshot: Mapped[dict[str, Any]] = mapped_column()
     stage: Mapped[str] = mapped_column(String(32), default="received")
@@ -199,6 +218,8 @@ class Invoice(Base):
     total_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finalized_at: Mapped[datetime | None] = mapped_column()
+    issued_on: Mapped[date | None] = mapped_column()
+    due_on: Mapped[date | None] = mapped_column()
 
 
 class InvoiceLine(Base):
@@ -212,6 +233,8 @@ class InvoiceLine(Base):
     milestone_id: Mapped[str | None] = mapped_column(ForeignKey("milestones.id"))
     run_id: Mapped[str | None] = mapped_column(String(120))
     evidence: Mapped[list[Any]] = mapped_column(default=list)
+    # How the amount was computed, when it is not simply the fee (success fees, clawbacks).
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -262,4 +285,86 @@ class Notification(Base):
     recipient_id: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]] = mapped_column()
     status: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DocumentSequence(Base):
+    """Gapless numbering: one row per issuer series and year, incremented under a row lock."""
+
+    __tablename__ = "document_sequences"
+    series: Mapped[str] = mapped_column(String(40), primary_key=True)  # "TG" or "TG-CN"
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CreditNote(Base):
+    """A numbered credit against a finalized invoice; its lines are negative."""
+
+    __tablename__ = "credit_notes"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), index=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    reason: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))  # manual | clawback
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    # Makes issuing idempotent: the request's Idempotency-Key or the clawback watch's id.
+    dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    issued_at: Mapped[datetime] = mapped_column()
+
+
+class CreditNoteLine(Base):
+    __tablename__ = "credit_note_lines"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    credit_note_id: Mapped[str] = mapped_column(ForeignKey("credit_notes.id"), index=True)
+    invoice_line_id: Mapped[str] = mapped_column(ForeignKey("invoice_lines.id"), index=True)
+    description: Mapped[str] = mapped_column(Text)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class EngagementVersion(Base):
+    """The engagement as it stood at each version: 1 at creation, +1 per applied change order."""
+
+    __tablename__ = "engagement_versions"
+    engagement_id: Mapped[str] = mapped_column(ForeignKey("engagements.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    snapshot: Mapped[dict[str, Any]] = mapped_column()
+    change_order_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChangeOrder(Base):
+    __tablename__ = "change_orders"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    engagement_id: Mapped[str] = mapped_column(ForeignKey("engagements.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    changes: Mapped[dict[str, Any]] = mapped_column()
+    # proposed → applied | rejected | expired | conflicted
+    status: Mapped[str] = mapped_column(String(16), default="proposed")
+    run_id: Mapped[str] = mapped_column(String(120), unique=True)
+    base_version: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(Text)
+    proposed_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column()
+
+
+class KpiReport(Base):
+    """A KPI report about a billed milestone, checked by its clawback watch."""
+
+    __tablename__ = "kpi_reports"
+    __table_args__ = (UniqueConstraint("milestone_id", "idempotency_key"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    milestone_id: Mapped[str] = mapped_column(ForeignKey("milestones.id"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    body_hash: Mapped[str] = mapped_column(String(64))
+    body: Mapped[dict[str, Any]] = mapped_column()
+    watch_id: Mapped[str] = mapped_column(String(120))
+    actor: Mapped[str] = mapped_column(String(120))
+    # received → ok | breach | ignored, set by the watch's activity.
+    outcome: Mapped[str] = mapped_column(String(16), default="received")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,4 +1,4 @@
-"""Typed contracts between the API, the milestone-run workflow and its activities.
+"""Typed contracts between the API, the workflows and their activities.
 
 Times cross the Temporal boundary as RFC 3339 strings; money as int minor units; percents as
 decimal strings. Everything a run needs is snapshotted into ``RunInput`` when it starts, so later
@@ -31,6 +31,20 @@ class ApprovalPolicy:
 
 
 @dataclass
+class Subject:
+    """What a sign-off is about: a milestone run, an engagement's close-out or a change order.
+
+    The approval activities need only this, so every kind of sign-off shares them.
+    """
+
+    run_id: str
+    engagement_id: str
+    milestone_id: str | None
+    title: str
+    policy: ApprovalPolicy
+
+
+@dataclass
 class DependencySpec:
     milestone_id: str
     milestone_key: str
@@ -56,6 +70,21 @@ class RunInput:
     criteria: list[dict[str, Any]]
     depends_on: list[DependencySpec]
     policy: ApprovalPolicy
+    # Added with commercial terms; defaults keep older histories replayable.
+    kind: str = "standard"  # standard | bonus | success_fee
+    deadline: str | None = None  # a trigger received after it cannot qualify
+    clawback: dict[str, Any] | None = None
+    success_fee: dict[str, Any] | None = None
+
+    @property
+    def subject(self) -> "Subject":
+        return Subject(
+            run_id=self.run_id,
+            engagement_id=self.engagement_id,
+            milestone_id=self.milestone_id,
+            title=self.milestone_name,
+            policy=self.policy,
+        )
 
 
 @dataclass
@@ -114,13 +143,13 @@ class DecisionView:
 
 @dataclass
 class RecordDecision:
-    run: RunInput
+    subject: Subject
     decision: DecisionView
 
 
 @dataclass
 class RecordIgnoredDecision:
-    run: RunInput
+    subject: Subject
     signal: DecisionSignal
     reason: str
     at: str
@@ -129,10 +158,16 @@ class RecordIgnoredDecision:
 
 @dataclass
 class Notify:
-    run: RunInput
+    subject: Subject
     kind: str  # reminder | escalation
     roles: list[str]
     at: str
+
+
+@dataclass
+class PlanDeadlines:
+    policy: ApprovalPolicy
+    start: str
 
 
 @dataclass
@@ -172,8 +207,10 @@ class PostBilling:
 
 @dataclass
 class RunStatus:
+    """The ``status`` query of every sign-off workflow (milestone run, close-out, change order)."""
+
     run_id: str
-    milestone_id: str
+    milestone_id: str | None
     stage: str
     pending_roles: list[str] = field(default_factory=list)
     escalated_roles: list[str] = field(default_factory=list)
@@ -187,3 +224,7 @@ class RunStatus:
     invoice_id: str | None = None
     outcome: str | None = None
     outcome_detail: str | None = None
+    kind: str = "milestone"  # milestone | closeout | change_order
+    engagement_id: str | None = None
+    # Kind-specific facts (close-out: retention balance and release; change order: its id).
+    details: dict[str, Any] = field(default_factory=dict)

@@ -1,3 +1,4 @@
+import random
 from decimal import Decimal
 
 import pytest
@@ -108,3 +109,24 @@ def test_percentages_must_be_decimals_from_zero_to_a_hundred(percent: object) ->
 def test_a_charge_whose_net_and_retention_do_not_add_up_cannot_exist() -> None:
     with pytest.raises(ValueError, match="!= gross"):
         Charge(gross_minor=100, retention_minor=10, net_minor=80)
+
+
+def random_schedule(rng: random.Random) -> list[str]:
+    """A non-decreasing list of cumulative percentages with up to 2 decimals, ending at 100."""
+    hundredths = [*sorted(rng.choices(range(10_001), k=rng.randint(0, 30))), 10_000]
+    return [f"{h // 100}.{h % 100:02d}".removesuffix(".00") for h in hundredths]
+
+
+def test_partial_cumulative_billing_over_many_splits_never_drifts() -> None:
+    fees = [1, 7, 99, 100, 3_333_333, 10**12 + 7]
+    for seed in range(300):
+        rng = random.Random(seed)
+        steps = random_schedule(rng)
+        retention = rng.choice(["0", "5", "10", "12.5", "33.33", "99.99", "100"])
+        for fee in fees:
+            charges = bill_in_steps(fee, steps, retention)
+            assert sum(c.gross_minor for c in charges) == fee, (seed, fee, steps)
+            assert sum(c.retention_minor for c in charges) == percent_of(fee, Decimal(retention))
+            for charge in charges:
+                assert charge.net_minor + charge.retention_minor == charge.gross_minor
+                assert min(charge.gross_minor, charge.retention_minor, charge.net_minor) >= 0

@@ -1,0 +1,181 @@
+"""Sign-off activities shared by milestone runs, close-outs and change orders.
+
+Each is idempotent: decisions are unique per (run, role), notifications per recipient, and audit
+events carry dedupe keys, so a retried activity has its effect once.
+"""
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.audit import SYSTEM_ACTOR, run_audit
+from db.audit import evidence_refs
+from db.models import Decision, Notification, Run
+from domain.calendar import BusinessCalendar, deadline_after, describe_span, parse_span
+from workflows.approval import iso
+from workflows.contracts import (
+    ApprovalPolicy,
+    Deadline,
+    Notify,
+    PlanDeadlines,
+    RecordDecision,
+    RecordIgnoredDecision,
+)
+
+DEADLINE_LABELS = {
+    "reminder": "reminder",
+    "escalation": "escalation",
+    "deemed_acceptance": "deemed acceptance",
+    "expiry": "expiry",
+}
+
+
+def calendar_of(policy_calendar: dict) -> BusinessCalendar:
+    return BusinessCalendar(
+        country=policy_calendar.get("country"),
+        subdivision=policy_calendar.get("subdivision"),
+        timezone=policy_calendar.get("timezone") or "UTC",
+        extra_holidays=tuple(
+            datetime.fromisoformat(d).date() for d in policy_calendar.get("extra_holidays", [])
+        ),
+    )
+
+
+def deadlines_for(policy: ApprovalPolicy, start: datetime) -> list[Deadline]:
+    """The policy's sign-off deadlines from ``start``, on the engagement's business calendar."""
+    calendar = calendar_of(policy.calendar)
+    spans = {
+        "reminder": policy.reminder_after,
+        "escalation": policy.escalate_after,
+        "deemed_acceptance": policy.deemed_acceptance_after,
+        "expiry": policy.expire_after,
+    }
+    deadlines = []
+    for kind, raw in spans.items():
+        span = parse_span(raw)
+        if span is None:
+            continue
+        at = deadline_after(start, span, calendar)
+        label = f"{DEADLINE_LABELS[kind]} ({describe_span(span)})"
+        deadlines.append(Deadline(kind=kind, at=iso(at), label=label))
+    return deadlines
+
+
+def load_run(session: Session, run_id: str) -> Run:
+    db_run = session.get(Run, run_id)
+    if db_run is None:
+        raise ApplicationError(
+            f"run {run_id} is not recorded", type="RunNotFound", non_retryable=True
+        )
+    return db_run
+
+
+def at_(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+class ApprovalActivities:
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._sessions = session_factory
+
+    @activity.defn(name="plan_deadlines")
+    def plan_deadlines(self, req: PlanDeadlines) -> list[Deadline]:
+        return deadlines_for(req.policy, at_(req.start))
+
+    @activity.defn(name="record_decision")
+    def record_decision(self, req: RecordDecision) -> None:
+        subject, decision = req.subject, req.decision
+        with self._sessions.begin() as session:
+            load_run(session, subject.run_id)
+            existing = session.scalar(
+                select(Decision).where(
+                    Decision.run_id == subject.run_id, Decision.role == decision.role
+                )
+            )
+            if existing is None:
+                session.add(
+                    Decision(
+                        run_id=subject.run_id,
+                        role=decision.role,
+                        principal_id=decision.principal_id,
+                        decision=decision.decision,
+                        via=decision.via,
+                        comment=decision.comment,
+                        evidence_ids=decision.evidence_ids,
+                        at=at_(decision.at),
+                    )
+                )
+            run_audit(
+                session,
+                subject,
+                actor=decision.principal_id or SYSTEM_ACTOR,
+                kind="decision",
+                at=at_(decision.at),
+                data={
+                    "role": decision.role,
+                    "decision": decision.decision,
+                    "via": decision.via,
+                    "principal_id": decision.principal_id,
+                    "comment": decision.comment,
+                },
+                evidence=evidence_refs(session, decision.evidence_ids),
+                dedupe_key=f"{subject.run_id}:decision:{decision.role}",
+            )
+
+    @activity.defn(name="record_ignored_decision")
+    def record_ignored_decision(self, req: RecordIgnoredDecision) -> None:
+        subject, signal = req.subject, req.signal
+        with self._sessions.begin() as session:
+            run_audit(
+                session,
+                subject,
+                actor=signal.principal_id,
+                kind="decision_ignored",
+                at=at_(req.at),
+                data={"role": signal.role, "decision": signal.decision, "reason": req.reason},
+                dedupe_key=f"{subject.run_id}:decision_ignored:{req.sequence}",
+            )
+
+    @activity.defn(name="notify")
+    def notify(self, req: Notify) -> None:
+        """Audit a reminder or escalation and queue one outbound notification per recipient."""
+        subject = req.subject
+        grants = subject.policy.roles if req.kind == "reminder" else subject.policy.escalation
+        recipients = {role: grants.get(role, []) for role in req.roles}
+        with self._sessions.begin() as session:
+            for role, principal_ids in recipients.items():
+                for principal_id in principal_ids:
+                    exists = session.scalar(
+                        select(Notification.id).where(
+                            Notification.run_id == subject.run_id,
+                            Notification.kind == req.kind,
+                            Notification.role == role,
+                            Notification.recipient_id == principal_id,
+                        )
+                    )
+                    if exists is None:
+                        session.add(
+                            Notification(
+                                run_id=subject.run_id,
+                                kind=req.kind,
+                                role=role,
+                                recipient_id=principal_id,
+                                payload={
+                                    "run_id": subject.run_id,
+                                    "milestone_id": subject.milestone_id,
+                                    "about": subject.title,
+                                    "role": role,
+                                },
+                            )
+                        )
+            run_audit(
+                session,
+                subject,
+                kind="reminder_sent" if req.kind == "reminder" else "escalated",
+                at=at_(req.at),
+                data={"roles": req.roles, "recipients": recipients},
+                dedupe_key=f"{subject.run_id}:{req.kind}",
+            )
