@@ -73,6 +73,7 @@ def engagement_view(session: Session, engagement: Engagement) -> dict[str, Any]:
         "name": engagement.name,
         "currency": engagement.currency,
         "status": engagement.status,
+        "version": engagement.version,
         "retention": {
             "percent": engagement.retention_percent,
             "release": engagement.retention_release,
@@ -130,6 +131,8 @@ def run_row_view(session: Session, run: Run) -> dict[str, Any]:
         }
     return {
         "run_id": run.id,
+        "kind": run.kind,
+        "engagement_id": run.engagement_id,
         "milestone_id": run.milestone_id,
         "stage": run.stage,
         "pending_roles": [],
@@ -153,6 +156,7 @@ def run_row_view(session: Session, run: Run) -> dict[str, Any]:
         "invoice_id": run.invoice_id,
         "outcome": run.outcome,
         "outcome_detail": run.outcome_detail,
+        "details": {},
     }
 
 

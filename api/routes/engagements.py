@@ -1,17 +1,20 @@
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.deps import AdminDep, CallerDep, SessionDep, hash_token
 from api.problems import Problem, not_found
-from api.schemas import EngagementIn
+from api.schemas import EngagementIn, MilestoneIn
 from api.views import engagement_view
 from db.audit import append_event
 from db.models import (
     Customer,
     Engagement,
+    EngagementVersion,
     IntegrationToken,
     Milestone,
     MilestoneDependency,
@@ -53,9 +56,34 @@ def create_engagement(body: EngagementIn, session: SessionDep, caller: AdminDep)
     )
     session.add(engagement)
     session.flush()
-    by_key = {}
-    for position, m in enumerate(body.milestones):
-        by_key[m.key] = Milestone(
+    add_milestones(session, engagement, body.milestones, existing={})
+    append_event(
+        session,
+        engagement_id=engagement.id,
+        actor=caller.actor,
+        kind="engagement_created",
+        data=body.model_dump(mode="json"),
+    )
+    record_version(session, engagement)
+    session.commit()
+    return engagement_view(session, engagement)
+
+
+def add_milestones(
+    session: Session,
+    engagement: Engagement,
+    milestones: Sequence[MilestoneIn],
+    existing: dict[str, Milestone],
+) -> dict[str, Milestone]:
+    """Create milestones (and their dependencies) after the engagement's ``existing`` ones.
+
+    Used at creation and by change orders; ``depends_on`` may name new or existing keys.
+    """
+    by_key = dict(existing)
+    first = max((m.position for m in existing.values()), default=-1) + 1
+    created = {}
+    for position, m in enumerate(milestones, start=first):
+        created[m.key] = by_key[m.key] = Milestone(
             id=new_id("ms"),
             engagement_id=engagement.id,
             key=m.key,
@@ -66,7 +94,7 @@ def create_engagement(body: EngagementIn, session: SessionDep, caller: AdminDep)
             allow_partial=m.allow_partial,
             criteria=[c.model_dump() for c in m.acceptance_criteria],
         )
-    session.add_all(by_key.values())
+    session.add_all(created.values())
     session.flush()
     session.add_all(
         MilestoneDependency(
@@ -74,18 +102,26 @@ def create_engagement(body: EngagementIn, session: SessionDep, caller: AdminDep)
             depends_on_id=by_key[d.milestone].id,
             kpi=d.kpi.model_dump() if d.kpi else None,
         )
-        for m in body.milestones
+        for m in milestones
         for d in m.depends_on
     )
-    append_event(
-        session,
-        engagement_id=engagement.id,
-        actor=caller.actor,
-        kind="engagement_created",
-        data=body.model_dump(mode="json"),
+    session.flush()
+    return created
+
+
+def record_version(
+    session: Session, engagement: Engagement, change_order_id: str | None = None
+) -> None:
+    """Keep the engagement's terms as they stand at its current version."""
+    session.flush()
+    session.add(
+        EngagementVersion(
+            engagement_id=engagement.id,
+            version=engagement.version,
+            snapshot=engagement_view(session, engagement),
+            change_order_id=change_order_id,
+        )
     )
-    session.commit()
-    return engagement_view(session, engagement)
 
 
 @router.get("/{engagement_id}")
