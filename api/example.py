@@ -72,6 +72,7 @@ def platform_migration(
                 "fee_minor": 4_000_000,
                 "trigger": "both",
                 "depends_on": [{"milestone": "phase-1"}],
+                "allow_partial": True,
                 "acceptance_criteria": [
                     {
                         "id": "errors",
