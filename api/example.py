@@ -5,6 +5,7 @@ lead + client AP), deemed acceptance after 5 business days; phase 2 depends on p
 phase 2 having an error rate of at most 0.5%.
 """
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -140,4 +141,10 @@ async def load_demo(http: httpx.AsyncClient, admin_token: str) -> dict[str, Any]
         },
         headers={"Idempotency-Key": f"demo-phase-1-{engagement['id']}"},
     )
+    # The demo says "waiting for approval": make it true before saying it.
+    for _ in range(300):
+        status = await http.get(f"/v1/runs/{run['run_id']}", headers=admin)
+        if status.is_success and status.json()["stage"] == "awaiting_approval":
+            break
+        await asyncio.sleep(0.1)
     return {"people": people, "customer": customer, "engagement": engagement, "run": run}
