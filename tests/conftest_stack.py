@@ -5,6 +5,7 @@ import asyncio
 import secrets
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,14 +124,11 @@ class Example:
         return self.engagement
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-async def stack(
-    request: pytest.FixtureRequest,
-    dev_server: WorkflowEnvironment,
-    tmp_path_factory: pytest.TempPathFactory,
+@asynccontextmanager
+async def serve_stack(
+    backend: str, env: WorkflowEnvironment, directory: Path
 ) -> AsyncIterator[Stack]:
-    backend: str = request.param
-    directory: Path = tmp_path_factory.mktemp(backend)
+    """Migrated database, uvicorn on a free port, and a worker on ``env``'s Temporal server."""
     with database(backend, directory) as url:
         settings = Settings(
             database_url=url,
@@ -140,20 +138,31 @@ async def stack(
         )
         engine = make_engine(url)
         sessions = make_session_factory(engine)
-        app = create_app(settings, temporal=dev_server.client)
+        app = create_app(settings, temporal=env.client)
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
         serving = asyncio.create_task(server.serve())
         while not server.started:
             await asyncio.sleep(0.02)
         port = server.servers[0].sockets[0].getsockname()[1]
         async with (
-            build_worker(dev_server.client, sessions, settings.task_queue),
+            build_worker(env.client, sessions, settings.task_queue),
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
         ):
             yield Stack(http, settings.admin_token or "", sessions, backend)
         server.should_exit = True
         await serving
         engine.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+async def stack(
+    request: pytest.FixtureRequest,
+    dev_server: WorkflowEnvironment,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Stack]:
+    backend: str = request.param
+    async with serve_stack(backend, dev_server, tmp_path_factory.mktemp(backend)) as served:
+        yield served
 
 
 @pytest.fixture
