@@ -27,6 +27,7 @@ from db.migrate import upgrade
 from db.session import make_engine, make_session_factory
 from worker import build_worker
 from workflows import search_attributes as sa
+from workflows.schedules import ensure_finalize_schedule
 
 
 class _Server(uvicorn.Server):
@@ -105,6 +106,9 @@ async def serve(
     if worker:
         running_worker = build_worker(client, make_session_factory(engine), settings.task_queue)
         tasks.append(asyncio.create_task(running_worker.run()))
+        await ensure_finalize_schedule(
+            client, settings.task_queue, settings.finalize_cron, settings.issuer_prefix
+        )
     server = None
     if api:
         app = create_app(settings, temporal=client)

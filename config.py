@@ -2,7 +2,10 @@
 
 from functools import lru_cache
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.documents import document_number
 
 
 class Settings(BaseSettings):
@@ -20,6 +23,16 @@ class Settings(BaseSettings):
     # Ports of the Temporal dev server that ``tollgate dev`` starts.
     dev_temporal_port: int = 7233
     dev_ui_port: int = 8233
+    # Invoices are numbered "<prefix>-<year>-000001", credit notes "<prefix>-CN-<year>-000001".
+    issuer_prefix: str = "TG"
+    # When the Schedule finalizes every non-empty draft (cron, UTC); "" disables the Schedule.
+    finalize_cron: str = "0 0 1 * *"
+
+    @field_validator("issuer_prefix")
+    @classmethod
+    def _prefix_forms_numbers(cls, prefix: str) -> str:
+        document_number(f"{prefix}-CN", 2000, 1)  # raises a ValueError naming the rule
+        return prefix
 
 
 @lru_cache

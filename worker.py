@@ -7,10 +7,27 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.approval import ApprovalActivities
+from activities.change_orders import ChangeOrderActivities
+from activities.clawback import ClawbackActivities
+from activities.closeout import CloseoutActivities
+from activities.credit_notes import CreditNoteActivities
+from activities.documents import DocumentActivities
 from activities.milestone_run import MilestoneRunActivities
+from workflows.change_order import ChangeOrderApproval
+from workflows.clawback_watch import ClawbackWatch
+from workflows.closeout import EngagementCloseout
+from workflows.invoicing import FinalizeDrafts, FinalizeInvoice, IssueCreditNote
 from workflows.milestone_run import MilestoneRun
 
-WORKFLOWS = [MilestoneRun]
+WORKFLOWS = [
+    MilestoneRun,
+    FinalizeInvoice,
+    FinalizeDrafts,
+    IssueCreditNote,
+    EngagementCloseout,
+    ChangeOrderApproval,
+    ClawbackWatch,
+]
 
 
 def activity_list(session_factory: sessionmaker[Session]) -> list:
@@ -25,6 +42,20 @@ def activity_list(session_factory: sessionmaker[Session]) -> list:
         acts.set_stage,
         acts.check_dependencies,
         acts.post_billing,
+        *invoicing_activities(session_factory),
+        *CloseoutActivities(session_factory).all(),
+        *ChangeOrderActivities(session_factory).all(),
+        *ClawbackActivities(session_factory).all(),
+    ]
+
+
+def invoicing_activities(session_factory: sessionmaker[Session]) -> list:
+    documents = DocumentActivities(session_factory)
+    credit_notes = CreditNoteActivities(session_factory)
+    return [
+        documents.finalize_invoice,
+        documents.list_non_empty_drafts,
+        credit_notes.issue_credit_note,
     ]
 
 

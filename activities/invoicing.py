@@ -13,6 +13,7 @@ from db.audit import evidence_refs
 from db.models import Decision, Invoice, InvoiceLine, Milestone, RetentionEntry, Run, new_id
 from domain.billing import cumulative_charge
 from domain.money import format_minor, parse_percent
+from domain.success_fee import SuccessFee, parse_success_fee_terms, success_fee
 from workflows.contracts import Amounts, RunInput
 
 
@@ -23,9 +24,20 @@ class Posted:
 
 
 def open_draft(session: Session, customer_id: str, currency: str) -> Invoice:
-    """The customer's one open draft in this currency, created on first use."""
+    """The customer's one open draft in this currency, created on first use.
+
+    The draft row stays locked until the caller commits, as finalization locks it too: a line
+    never lands on an invoice being finalized (after it is, the draft key is gone and a new
+    draft opens).
+    """
     key = f"{customer_id}:{currency}"
-    draft = session.scalar(select(Invoice).where(Invoice.draft_key == key))
+    query = (
+        select(Invoice)
+        .where(Invoice.draft_key == key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    draft = session.scalars(query).first()
     if draft is not None:
         return draft
     try:
@@ -36,7 +48,16 @@ def open_draft(session: Session, customer_id: str, currency: str) -> Invoice:
             session.add(draft)
         return draft
     except IntegrityError:  # another run created it first
-        return session.scalars(select(Invoice).where(Invoice.draft_key == key)).one()
+        return session.scalars(query).one()
+
+
+def success_fee_of(run: RunInput) -> SuccessFee | None:
+    """The success fee a run bills, from its frozen terms and its trigger's measurement; the same
+    computation when the run opens and when it bills. None for other kinds of milestone."""
+    if run.success_fee is None:
+        return None
+    terms = parse_success_fee_terms(run.success_fee, run.currency)
+    return success_fee(terms, run.kpis[terms.metric], run.currency)
 
 
 def post_milestone_lines(session: Session, run: RunInput, at: datetime) -> Posted | None:
@@ -61,8 +82,9 @@ def post_milestone_lines(session: Session, run: RunInput, at: datetime) -> Poste
     percent = parse_percent(run.completion_percent)
     if Decimal(milestone.accepted_percent) >= percent:
         return None
+    computed = success_fee_of(run)
     charge = cumulative_charge(
-        run.fee_minor,
+        computed.amount_minor if computed else run.fee_minor,
         percent,
         milestone.billed_minor,
         milestone.retention_held_minor,
@@ -81,10 +103,12 @@ def post_milestone_lines(session: Session, run: RunInput, at: datetime) -> Poste
         invoice_id=invoice.id,
         kind="milestone",
         amount_minor=charge.gross_minor,
-        description=f"{run.milestone_name} ({run.milestone_key}, {percent}% complete)",
+        description=f"{run.milestone_name} ({run.milestone_key}, {percent}% complete)"
+        + (f": {computed.explain(run.currency)}" if computed else ""),
         milestone_id=run.milestone_id,
         run_id=run.run_id,
         evidence=evidence,
+        details=computed.as_dict() if computed else None,
     )
     lines = [gross_line]
     if charge.retention_minor:
@@ -113,6 +137,8 @@ def post_milestone_lines(session: Session, run: RunInput, at: datetime) -> Poste
     session.add_all(lines)
     invoice.total_minor += sum(line.amount_minor for line in lines)
 
+    if computed is not None:  # the fee is known only now: the milestone shows what it billed
+        milestone.fee_minor = computed.amount_minor
     milestone.billed_minor += charge.gross_minor
     milestone.retention_held_minor += charge.retention_minor
     milestone.accepted_percent = str(percent)
@@ -139,6 +165,7 @@ def post_milestone_lines(session: Session, run: RunInput, at: datetime) -> Poste
                 "amount_minor": line.amount_minor,
                 "currency": run.currency,
                 "amount": format_minor(line.amount_minor, run.currency),
+                **({"details": line.details} if line.details else {}),
             },
             dedupe_key=f"{run.run_id}:line:{line.kind}",
         )

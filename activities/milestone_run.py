@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.approval import at_, deadlines_for, load_run
 from activities.audit import run_audit
-from activities.invoicing import post_milestone_lines
+from activities.invoicing import post_milestone_lines, success_fee_of
 from db.audit import evidence_refs
 from db.models import Milestone, MilestoneDependency, Trigger
 from domain.billing import cumulative_charge
@@ -51,8 +51,9 @@ class MilestoneRunActivities:
             db_run = load_run(session, run.run_id)
             trigger = session.get_one(Trigger, db_run.trigger_id)
             milestone = session.get_one(Milestone, run.milestone_id)
+            computed = success_fee_of(run)
             charge = cumulative_charge(
-                run.fee_minor,
+                computed.amount_minor if computed else run.fee_minor,
                 parse_percent(run.completion_percent),
                 milestone.billed_minor,
                 milestone.retention_held_minor,
@@ -79,6 +80,18 @@ class MilestoneRunActivities:
                 data={"trigger_mode": run.trigger_mode, "results": [vars(c) for c in criteria]},
                 dedupe_key=f"{run.run_id}:criteria_evaluated",
             )
+            if computed is not None:
+                run_audit(
+                    session,
+                    run,
+                    kind="success_fee_computed",
+                    data={
+                        **computed.as_dict(),
+                        "currency": run.currency,
+                        "explanation": computed.explain(run.currency),
+                    },
+                    dedupe_key=f"{run.run_id}:success_fee_computed",
+                )
         amounts = Amounts(charge.gross_minor, charge.retention_minor, charge.net_minor)
         return RunOpened(criteria=criteria, deadlines=deadlines, amounts=amounts)
 

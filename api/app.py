@@ -8,7 +8,20 @@ from temporalio.client import Client
 
 from api import problems
 from api.deps import refuse_nul_in_path
-from api.routes import audit, customers, engagements, evidence, health, invoices, principals, runs
+from api.routes import (
+    audit,
+    change_orders,
+    closeout,
+    credit_notes,
+    customers,
+    engagements,
+    evidence,
+    health,
+    invoices,
+    kpi_reports,
+    principals,
+    runs,
+)
 from config import Settings, get_settings
 from db.session import make_engine, make_session_factory
 
@@ -35,6 +48,20 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         dependencies=[Depends(refuse_nul_in_path)],
     )
     problems.install(app)
-    for module in (principals, customers, engagements, evidence, runs, invoices, audit, health):
+    routers = (
+        principals,
+        customers,
+        engagements,
+        closeout,
+        change_orders,
+        evidence,
+        runs,
+        kpi_reports,
+        invoices,
+        credit_notes,
+        audit,
+        health,
+    )
+    for module in routers:
         app.include_router(module.router)
     return app

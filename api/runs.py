@@ -16,6 +16,7 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from api.views import iso
 from db.models import Engagement, Milestone, MilestoneDependency
 from domain.money import format_minor
 from workflows import search_attributes as sa
@@ -47,7 +48,6 @@ def snapshot(
         .join(Milestone, Milestone.id == MilestoneDependency.depends_on_id)
         .where(MilestoneDependency.milestone_id == milestone.id)
     ).all()
-    approval = engagement.approval
     return RunInput(
         run_id=run_id,
         engagement_id=engagement.id,
@@ -65,16 +65,26 @@ def snapshot(
         retention_percent=engagement.retention_percent,
         criteria=list(milestone.criteria),
         depends_on=[DependencySpec(dep.depends_on_id, key, dep.kpi) for dep, key in deps],
-        policy=ApprovalPolicy(
-            roles=approval["roles"],
-            escalation=approval.get("escalation") or {},
-            client_roles=approval.get("client_roles") or [],
-            reminder_after=approval.get("reminder_after"),
-            escalate_after=approval.get("escalate_after"),
-            deemed_acceptance_after=approval.get("deemed_acceptance_after"),
-            expire_after=approval.get("expire_after"),
-            calendar=approval.get("calendar") or {},
-        ),
+        policy=approval_policy(engagement),
+        kind=milestone.kind,
+        deadline=iso(milestone.deadline),
+        clawback=milestone.clawback,
+        success_fee=milestone.success_fee,
+    )
+
+
+def approval_policy(engagement: Engagement) -> ApprovalPolicy:
+    """The engagement's sign-off policy as every sign-off workflow freezes it."""
+    approval = engagement.approval
+    return ApprovalPolicy(
+        roles=approval["roles"],
+        escalation=approval.get("escalation") or {},
+        client_roles=approval.get("client_roles") or [],
+        reminder_after=approval.get("reminder_after"),
+        escalate_after=approval.get("escalate_after"),
+        deemed_acceptance_after=approval.get("deemed_acceptance_after"),
+        expire_after=approval.get("expire_after"),
+        calendar=approval.get("calendar") or {},
     )
 
 

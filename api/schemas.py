@@ -2,18 +2,20 @@
 decimal strings; each rule is checked by the domain function that owns it."""
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
     StrictInt,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -23,6 +25,7 @@ from domain.calendar import BusinessCalendar, parse_span, validate_calendar
 from domain.criteria import OPERATORS, Criterion, validate_criterion
 from domain.dependencies import find_cycle, unknown_dependencies
 from domain.money import currency_exponent, parse_percent
+from domain.success_fee import InvalidSuccessFee, parse_success_fee_terms
 
 
 def _refuse_nul(value: Any) -> Any:
@@ -177,14 +180,137 @@ class DependencyIn(Strict):
     kpi: KpiGateIn | None = None
 
 
+def _above_zero(percent: str) -> str:
+    if Decimal(percent) == 0:
+        raise PydanticCustomError("percent", "percentage must be more than zero")
+    return percent
+
+
+PositivePercent = Annotated[Percent, AfterValidator(_above_zero)]
+
+
+class FeePercentOfIn(Strict):
+    """A bonus fee set as a percent of another, standard, milestone's fee (resolved at creation)."""
+
+    milestone: Id
+    percent: PositivePercent
+
+
+class ClawbackIn(Strict):
+    """A billed bonus is watched for ``window``; a KPI report that breaks ``kpi`` within it
+    claws back ``percent`` of the bonus."""
+
+    window: Annotated[dict[str, Any], _checked_by(parse_span, "duration")]
+    kpi: KpiGateIn
+    percent: PositivePercent = "100"
+
+    @field_validator("window")
+    @classmethod
+    def _not_empty(cls, window: dict[str, Any]) -> dict[str, Any]:
+        if window == {"business_days": 0}:
+            raise PydanticCustomError("duration", "a clawback window must be longer than zero")
+        return window
+
+    @field_validator("kpi")
+    @classmethod
+    def _checkable(cls, kpi: KpiGateIn) -> KpiGateIn:
+        try:
+            validate_criterion(Criterion("clawback", "", kpi.metric, kpi.op, kpi.threshold))
+        except ValueError as exc:
+            raise PydanticCustomError("kpi", str(exc)) from None
+        return kpi
+
+
+def _kind_of(info: ValidationInfo) -> str | None:
+    """The milestone's kind, when it validated (fields are validated in declaration order)."""
+    return info.data.get("kind")
+
+
 class MilestoneIn(Strict):
+    """A milestone; ``kind`` decides which fee fields apply (each misuse is a 422 naming it)."""
+
     key: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
     name: Name
-    fee_minor: MinorAmount
+    kind: Literal["standard", "bonus", "success_fee"] = "standard"
+    fee_minor: Annotated[MinorAmount | None, Field(validate_default=True)] = None
+    fee_percent_of: Annotated[FeePercentOfIn | None, Field(validate_default=True)] = None
     trigger: Literal["manual", "automatic", "both"] = "manual"
     depends_on: list[DependencyIn] = []
+    deadline: AwareDatetime | None = None
+    clawback: ClawbackIn | None = None
+    success_fee: Annotated[dict[str, Any] | None, Field(validate_default=True)] = None
     allow_partial: StrictBool = False
     acceptance_criteria: list[CriterionIn] = []
+
+    @field_validator("fee_minor")
+    @classmethod
+    def _fee(cls, fee: int | None, info: ValidationInfo) -> int | None:
+        kind = _kind_of(info)
+        if kind == "standard" and fee is None:
+            raise PydanticCustomError("fee", "a milestone needs fee_minor")
+        if kind == "success_fee" and fee is not None:
+            raise PydanticCustomError(
+                "fee", "a success fee is computed from its success_fee terms: omit fee_minor"
+            )
+        return fee
+
+    @field_validator("fee_percent_of")
+    @classmethod
+    def _basis(cls, basis: FeePercentOfIn | None, info: ValidationInfo) -> FeePercentOfIn | None:
+        kind = _kind_of(info)
+        if basis is not None and kind not in (None, "bonus"):
+            raise PydanticCustomError("fee", "only a bonus may set its fee as fee_percent_of")
+        fee_given = info.data.get("fee_minor") is not None
+        if kind == "bonus" and "fee_minor" in info.data and (basis is not None) == fee_given:
+            raise PydanticCustomError(
+                "fee", "a bonus needs exactly one of fee_minor and fee_percent_of"
+            )
+        return basis
+
+    @field_validator("deadline")
+    @classmethod
+    def _deadline(cls, deadline: datetime | None, info: ValidationInfo) -> datetime | None:
+        if deadline is not None and _kind_of(info) == "standard":
+            raise PydanticCustomError(
+                "deadline", "only a bonus or a success fee has a deadline to qualify by"
+            )
+        return deadline
+
+    @field_validator("clawback")
+    @classmethod
+    def _clawback(cls, clawback: ClawbackIn | None, info: ValidationInfo) -> ClawbackIn | None:
+        if clawback is not None and _kind_of(info) not in (None, "bonus"):
+            raise PydanticCustomError("clawback", "only a bonus can be clawed back")
+        return clawback
+
+    @field_validator("success_fee")
+    @classmethod
+    def _success_fee(
+        cls, terms: dict[str, Any] | None, info: ValidationInfo
+    ) -> dict[str, Any] | None:
+        """Checked here for presence; the terms themselves by EngagementIn, which knows the
+        currency their baseline is in."""
+        kind = _kind_of(info)
+        if kind == "success_fee" and terms is None:
+            raise PydanticCustomError(
+                "success_fee", "a success_fee milestone needs its success_fee terms"
+            )
+        if terms is not None and kind not in (None, "success_fee"):
+            raise PydanticCustomError(
+                "success_fee", "only a milestone of kind success_fee has success_fee terms"
+            )
+        return terms
+
+    @field_validator("allow_partial")
+    @classmethod
+    def _billed_whole(cls, allow_partial: bool, info: ValidationInfo) -> bool:
+        if allow_partial and _kind_of(info) == "success_fee":
+            raise PydanticCustomError("partial", "a success fee is billed whole, never partially")
+        if allow_partial and info.data.get("clawback") is not None:
+            raise PydanticCustomError(
+                "partial", "a bonus under clawback is billed whole, never partially"
+            )
+        return allow_partial
 
     @model_validator(mode="after")
     def _automatic_needs_a_check(self) -> "MilestoneIn":
@@ -195,6 +321,29 @@ class MilestoneIn(Strict):
         return self
 
 
+def commercial_term_errors(milestones: list[MilestoneIn], currency: str | None) -> list[str]:
+    """A bonus's fee basis must be a standard milestone among them; success-fee terms must hold
+    in the engagement's currency (skipped when the currency itself is invalid)."""
+    kinds = {m.key: m.kind for m in milestones}
+    errors = []
+    for i, m in enumerate(milestones):
+        if m.fee_percent_of is not None:
+            basis = m.fee_percent_of.milestone
+            if basis not in kinds:
+                errors.append(f"milestones.{i}.fee_percent_of: unknown milestone {basis!r}")
+            elif kinds[basis] != "standard":
+                errors.append(
+                    f"milestones.{i}.fee_percent_of: {basis!r} is a {kinds[basis]} milestone; "
+                    "a bonus is a percent of a standard milestone's fee"
+                )
+        if m.success_fee is not None and currency is not None:
+            try:
+                parse_success_fee_terms(m.success_fee, currency)
+            except InvalidSuccessFee as exc:
+                errors.append(f"milestones.{i}.success_fee: {exc}")
+    return errors
+
+
 class EngagementIn(Strict):
     customer_id: Id
     name: Name
@@ -202,6 +351,18 @@ class EngagementIn(Strict):
     retention: RetentionIn = RetentionIn()
     approval: ApprovalIn
     milestones: list[MilestoneIn] = Field(min_length=1)
+    payment_terms: Span = None
+
+    @field_validator("milestones")
+    @classmethod
+    def _commercial_terms(
+        cls, milestones: list[MilestoneIn], info: ValidationInfo
+    ) -> list[MilestoneIn]:
+        """Checks that need the other milestones or the engagement's currency."""
+        errors = commercial_term_errors(milestones, info.data.get("currency"))
+        if errors:
+            raise PydanticCustomError("milestones", "; ".join(errors))
+        return milestones
 
     @model_validator(mode="after")
     def _graph(self) -> "EngagementIn":
@@ -240,3 +401,121 @@ class DecisionIn(Strict):
         if self.decision == "reject" and not self.comment.strip():
             raise PydanticCustomError("comment", "a rejection needs a comment")
         return self
+
+
+class WaiverIn(Strict):
+    milestone: Annotated[str, Field(strict=True, min_length=1, max_length=100)]
+    reason: Annotated[str, Field(strict=True, min_length=1, max_length=2000)]
+
+    @field_validator("reason")
+    @classmethod
+    def _stated(cls, reason: str) -> str:
+        if not reason.strip():
+            raise PydanticCustomError("reason", "a waiver needs a reason")
+        return reason
+
+
+class CloseoutIn(Strict):
+    waive: list[WaiverIn] = []
+    note: Annotated[str, Field(strict=True, max_length=2000)] | None = None
+
+    @field_validator("waive")
+    @classmethod
+    def _once_each(cls, waive: list[WaiverIn]) -> list[WaiverIn]:
+        keys = [w.milestone for w in waive]
+        duplicates = sorted({k for k in keys if keys.count(k) > 1})
+        if duplicates:
+            raise PydanticCustomError("waive", f"milestones waived more than once: {duplicates}")
+        return waive
+
+
+class CreditLineIn(Strict):
+    invoice_line_id: Id
+    amount_minor: Annotated[StrictInt, Field(gt=0, le=2**63 - 1)]  # positive: how much to credit
+    description: Annotated[str, Field(strict=True, min_length=1, max_length=2000)] | None = None
+
+
+class CreditNoteIn(Strict):
+    reason: Annotated[str, Field(strict=True, min_length=1, max_length=2000)]
+    lines: list[CreditLineIn] = Field(min_length=1, max_length=500)
+
+    @field_validator("reason")
+    @classmethod
+    def _stated(cls, reason: str) -> str:
+        if not reason.strip():
+            raise PydanticCustomError("reason", "a credit note needs a reason")
+        return reason
+
+
+def _timestamp_text(value: Any) -> Any:
+    """A schedule is an RFC 3339 timestamp; numbers are refused rather than read as epochs."""
+    if value is not None and not isinstance(value, str):
+        raise PydanticCustomError(
+            "deadline", "a deadline is an RFC 3339 timestamp such as 2026-09-30T17:00:00Z, or null"
+        )
+    return value
+
+
+class MilestoneChangeIn(Strict):
+    """The fields to change on one unbilled milestone; fields left out keep their value.
+    ``deadline: null`` clears the deadline; no other field may be null."""
+
+    milestone: Id
+    name: Name | None = None
+    fee_minor: MinorAmount | None = None
+    trigger: Literal["manual", "automatic", "both"] | None = None
+    allow_partial: StrictBool | None = None
+    acceptance_criteria: list[CriterionIn] | None = None
+    depends_on: list[DependencyIn] | None = None
+    deadline: Annotated[AwareDatetime | None, BeforeValidator(_timestamp_text)] = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> "MilestoneChangeIn":
+        given = self.model_fields_set - {"milestone"}
+        if not given:
+            raise PydanticCustomError("changes", f"nothing to change on {self.milestone}")
+        nulls = sorted(f for f in given - {"deadline"} if getattr(self, f) is None)
+        if nulls:
+            raise PydanticCustomError(
+                "null", f"{', '.join(nulls)} may not be null (leave a field out to keep it)"
+            )
+        return self
+
+    def as_change(self) -> dict[str, Any]:
+        """Only the fields given, as JSON: what the change order stores and applies."""
+        dumped = self.model_dump(mode="json")
+        return {f: v for f, v in dumped.items() if f == "milestone" or f in self.model_fields_set}
+
+
+class ChangesIn(Strict):
+    update: list[MilestoneChangeIn] = Field(default=[], max_length=100)
+    add: list[MilestoneIn] = Field(default=[], max_length=100)
+    remove: list[Id] = Field(default=[], max_length=100)
+
+    def as_changes(self) -> dict[str, Any]:
+        return {
+            "update": [u.as_change() for u in self.update],
+            "add": [m.model_dump(mode="json", exclude_unset=True) for m in self.add],
+            "remove": list(self.remove),
+        }
+
+
+class ChangeOrderIn(Strict):
+    reason: Annotated[str, Field(strict=True, min_length=1, max_length=2000)]
+    changes: ChangesIn
+
+    @field_validator("reason")
+    @classmethod
+    def _stated(cls, reason: str) -> str:
+        if not reason.strip():
+            raise PydanticCustomError("reason", "a change order needs a reason")
+        return reason
+
+
+class KpiReportIn(Strict):
+    """A KPI measurement about a billed bonus, checked by its clawback watch."""
+
+    kpis: dict[Annotated[str, Field(min_length=1, max_length=100)], KpiValue] = Field(min_length=1)
+    evidence_ids: list[Id] = []
+    source: Annotated[str, Field(strict=True, max_length=200)] = "api"
+    note: Annotated[str, Field(max_length=2000)] | None = None

@@ -9,9 +9,13 @@ from sqlalchemy.orm import Session
 
 from db.models import (
     AuditEvent,
+    ChangeOrder,
+    CreditNote,
+    CreditNoteLine,
     Customer,
     Decision,
     Engagement,
+    EngagementVersion,
     Evidence,
     Invoice,
     InvoiceLine,
@@ -20,7 +24,7 @@ from db.models import (
     RetentionEntry,
     Run,
 )
-from workflows.contracts import RunStatus
+from workflows.contracts import RunStatus, WatchStatus
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -80,6 +84,7 @@ def engagement_view(session: Session, engagement: Engagement) -> dict[str, Any]:
             "release_delay": engagement.retention_release_delay,
         },
         "approval": engagement.approval,
+        "payment_terms": engagement.payment_terms,
         "retention_balance_minor": int(balance or 0),
         "created_at": iso(engagement.created_at),
         "milestones": [
@@ -87,7 +92,12 @@ def engagement_view(session: Session, engagement: Engagement) -> dict[str, Any]:
                 "id": m.id,
                 "key": m.key,
                 "name": m.name,
+                "kind": m.kind,
                 "fee_minor": m.fee_minor,
+                "fee_basis": m.fee_basis,
+                "deadline": iso(m.deadline),
+                "clawback": m.clawback,
+                "success_fee": m.success_fee,
                 "trigger": m.trigger_mode,
                 "allow_partial": m.allow_partial,
                 "acceptance_criteria": m.criteria,
@@ -156,7 +166,7 @@ def run_row_view(session: Session, run: Run) -> dict[str, Any]:
         "invoice_id": run.invoice_id,
         "outcome": run.outcome,
         "outcome_detail": run.outcome_detail,
-        "details": {},
+        "details": run_row_details(session, run),
     }
 
 
@@ -170,6 +180,8 @@ def invoice_summary(invoice: Invoice) -> dict[str, Any]:
         "customer_id": invoice.customer_id,
         "created_at": iso(invoice.created_at),
         "finalized_at": iso(invoice.finalized_at),
+        "issued_on": invoice.issued_on.isoformat() if invoice.issued_on else None,
+        "due_on": invoice.due_on.isoformat() if invoice.due_on else None,
     }
 
 
@@ -190,8 +202,17 @@ def invoice_view(session: Session, invoice: Invoice) -> dict[str, Any]:
                 "milestone_id": line.milestone_id,
                 "run_id": line.run_id,
                 "evidence": line.evidence,
+                "details": line.details,
             }
             for line in lines
+        ],
+        "credit_notes": [
+            credit_note_summary(note)
+            for note in session.scalars(
+                select(CreditNote)
+                .where(CreditNote.invoice_id == invoice.id)
+                .order_by(CreditNote.issued_at, CreditNote.number)
+            )
         ],
     }
 
@@ -209,3 +230,79 @@ def audit_view(event: AuditEvent) -> dict[str, Any]:
         "prev_hash": event.prev_hash,
         "hash": event.hash,
     }
+
+
+def credit_note_summary(note: CreditNote) -> dict[str, Any]:
+    return {
+        "id": note.id,
+        "number": note.number,
+        "invoice_id": note.invoice_id,
+        "customer_id": note.customer_id,
+        "status": "issued",
+        "currency": note.currency,
+        "total_minor": note.total_minor,
+        "reason": note.reason,
+        "source": note.source,
+        "issued_at": iso(note.issued_at),
+    }
+
+
+def credit_note_view(session: Session, note: CreditNote) -> dict[str, Any]:
+    lines = session.scalars(
+        select(CreditNoteLine)
+        .where(CreditNoteLine.credit_note_id == note.id)
+        .order_by(CreditNoteLine.id)
+    ).all()
+    return {
+        **credit_note_summary(note),
+        "lines": [
+            {
+                "id": line.id,
+                "invoice_line_id": line.invoice_line_id,
+                "description": line.description,
+                "amount_minor": line.amount_minor,
+                "details": line.details,
+            }
+            for line in lines
+        ],
+    }
+
+
+def change_order_view(order: ChangeOrder) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "engagement_id": order.engagement_id,
+        "reason": order.reason,
+        "changes": order.changes,
+        "status": order.status,
+        "base_version": order.base_version,
+        "version": order.version,
+        "run_id": order.run_id,
+        "detail": order.detail,
+        "proposed_by": order.proposed_by,
+        "created_at": iso(order.created_at),
+        "decided_at": iso(order.decided_at),
+    }
+
+
+def engagement_version_view(stored: EngagementVersion) -> dict[str, Any]:
+    """The engagement as it stood when the version took effect (its figures as of then)."""
+    return {
+        **stored.snapshot,
+        "version": stored.version,
+        "change_order_id": stored.change_order_id,
+        "version_created_at": iso(stored.created_at),
+    }
+
+
+def watch_status_view(status: WatchStatus) -> dict[str, Any]:
+    return asdict(status)
+
+
+def run_row_details(session: Session, run: Run) -> dict[str, Any]:
+    """The kind-specific ``details`` of a run's status, from the database."""
+    if run.kind == "change_order":
+        order = session.scalar(select(ChangeOrder).where(ChangeOrder.run_id == run.id))
+        if order is not None:
+            return {"change_order_id": order.id, "status": order.status, "version": order.version}
+    return {}

@@ -8,7 +8,16 @@ edits to the engagement never change a run in flight.
 from dataclasses import dataclass, field
 from typing import Any
 
-TERMINAL_STAGES = ("billed", "rejected", "expired", "ineligible", "cancelled")
+TERMINAL_STAGES = (
+    "billed",
+    "rejected",
+    "expired",
+    "ineligible",
+    "cancelled",
+    "released",
+    "applied",
+    "conflicted",
+)
 # Deadline kind → its field in the run's status.
 DEADLINE_FIELDS = {
     "reminder": "reminder_at",
@@ -228,3 +237,225 @@ class RunStatus:
     engagement_id: str | None = None
     # Kind-specific facts (close-out: retention balance and release; change order: its id).
     details: dict[str, Any] = field(default_factory=dict)
+
+
+# ---- engagement close-out --------------------------------------------------------------------
+
+
+@dataclass
+class Waiver:
+    """An unaccepted milestone the admin waived at close-out, with the reason."""
+
+    milestone_id: str
+    milestone_key: str
+    reason: str
+
+
+@dataclass
+class CloseoutInput:
+    """Everything a close-out needs, frozen when it is requested (also the runs row's snapshot)."""
+
+    run_id: str
+    engagement_id: str
+    customer_id: str
+    engagement_name: str
+    currency: str
+    policy: ApprovalPolicy
+    waivers: list[Waiver] = field(default_factory=list)
+    # A span ({"duration": "P180D"} or {"business_days": N}): the warranty before release.
+    release_delay: dict[str, Any] | None = None
+    note: str | None = None
+    requested_by: str = "admin"
+
+    @property
+    def milestone_id(self) -> str | None:
+        return None  # a close-out is about the whole engagement
+
+    @property
+    def subject(self) -> Subject:
+        return Subject(
+            run_id=self.run_id,
+            engagement_id=self.engagement_id,
+            milestone_id=None,
+            title=f"Close-out of {self.engagement_name}",
+            policy=self.policy,
+        )
+
+
+@dataclass
+class CloseoutStep:
+    """A close-out activity's argument: the close-out, when, and for stage changes the stage."""
+
+    closeout: CloseoutInput
+    at: str
+    stage: str | None = None
+    outcome: str | None = None
+    detail: str | None = None
+
+
+@dataclass
+class RetentionReleased:
+    released_minor: int
+    invoice_id: str | None
+
+
+# ---- change orders ----------------------------------------------------------------------------
+
+
+@dataclass
+class ChangeOrderInput:
+    """A proposed change order, frozen when proposed (also its runs row's snapshot)."""
+
+    run_id: str
+    change_order_id: str
+    engagement_id: str
+    customer_id: str
+    reason: str
+    # The change set as stored on the change order: {"update": [...], "add": [...], "remove": [...]}
+    changes: dict[str, Any]
+    base_version: int
+    policy: ApprovalPolicy
+
+    @property
+    def milestone_id(self) -> str | None:
+        return None  # a change order is about the engagement's terms
+
+    @property
+    def subject(self) -> Subject:
+        headline = (self.reason.strip().splitlines() or [""])[0][:120]
+        return Subject(
+            run_id=self.run_id,
+            engagement_id=self.engagement_id,
+            milestone_id=None,
+            title=f"Change order {self.change_order_id}: {headline}",
+            policy=self.policy,
+        )
+
+
+@dataclass
+class ChangeOrderStep:
+    """A change-order activity's argument: the order, when, and the stage or sign-off verdict."""
+
+    change_order: ChangeOrderInput
+    at: str
+    stage: str | None = None
+    outcome: str | None = None  # approved | rejected | expired
+    detail: str = ""
+
+
+@dataclass
+class ChangeOrderResult:
+    status: str  # applied | conflicted | rejected | expired
+    version: int | None = None
+    detail: str | None = None
+
+
+# ---- clawback watch: a billed bonus under clawback, watched for its window ----------------
+
+
+@dataclass
+class WatchInput:
+    """Frozen from the bonus's run when it is billed; ``clawback`` is the milestone's terms
+    ({"window": span, "kpi": {metric, op, threshold}, "percent": "100"})."""
+
+    watch_id: str
+    engagement_id: str
+    customer_id: str
+    milestone_id: str
+    milestone_key: str
+    milestone_name: str
+    bonus_run_id: str
+    billed_minor: int
+    currency: str
+    clawback: dict[str, Any]
+    calendar: dict[str, Any]
+    billed_at: str
+
+    @property
+    def run_id(self) -> str:
+        """The watch's audit events carry its id where a run's carry the run's."""
+        return self.watch_id
+
+
+@dataclass
+class KpiReportSignal:
+    report_id: str
+    kpis: dict[str, str]
+    received_at: str  # when the API accepted it
+    evidence_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StartWatch:
+    watch: WatchInput
+    at: str
+
+
+@dataclass
+class WatchStarted:
+    window_ends_at: str
+    label: str  # "clawback window (90 days)"
+
+
+@dataclass
+class ReportOutcome:
+    report_id: str
+    outcome: str  # ok | breach | ignored
+    detail: str
+    received_at: str
+    checked_at: str
+
+
+@dataclass
+class CheckReport:
+    watch: WatchInput
+    report: KpiReportSignal
+    at: str
+    ignore_reason: str | None = None  # set once the watch no longer acts on reports
+
+
+@dataclass
+class ClawBack:
+    watch: WatchInput
+    report: KpiReportSignal
+    breach: str  # what the report broke, for the credit's description and the audit
+    at: str
+
+
+@dataclass
+class ClawedBack:
+    amount_minor: int
+    invoice_id: str
+    credit_note_id: str | None = None  # when the bonus's invoice was finalized
+    invoice_line_id: str | None = None  # a credit line, when it was still a draft
+    detail: str = ""
+
+
+@dataclass
+class CloseWindow:
+    watch: WatchInput
+    window_ends_at: str
+    at: str
+    reports: int
+
+
+@dataclass
+class WatchStatus:
+    """The ``status`` query of a clawback watch (and its result)."""
+
+    watch_id: str
+    engagement_id: str
+    milestone_id: str
+    bonus_run_id: str
+    billed_minor: int
+    currency: str
+    percent: str
+    kpi: dict[str, str]
+    stage: str = "watching"  # watching | clawed_back | clean
+    window_ends_at: str | None = None
+    reports: list[ReportOutcome] = field(default_factory=list)
+    clawback_minor: int | None = None
+    invoice_id: str | None = None
+    credit_note_id: str | None = None
+    invoice_line_id: str | None = None
+    detail: str | None = None

@@ -4,15 +4,17 @@ received → awaiting_approval → waiting_on_dependency → billing → billed
 (or rejected / expired / ineligible). Decisions only: every side effect is an activity.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.approval import Approval, iso
+    from workflows.clawback_watch import ClawbackWatch, watch_id_for
     from workflows.contracts import (
         DEADLINE_FIELDS,
         TERMINAL_STAGES,
@@ -28,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         RunOpened,
         RunStatus,
         SetStage,
+        WatchInput,
     )
 
 # Errors that retrying cannot fix: the activity raises them as non-retryable ApplicationErrors.
@@ -74,9 +77,10 @@ class MilestoneRun:
             engagement_id=inp.engagement_id,
         )
         self._approval = Approval(inp.subject, self._status, self._inbox, self._activity)
+        opened_at = iso(workflow.now())
         opened: RunOpened = await self._activity(
             "open_run",
-            OpenRun(run=inp, opened_at=iso(workflow.now())),
+            OpenRun(run=inp, opened_at=opened_at),
             RunOpened,
             "record trigger, link evidence, evaluate criteria",
         )
@@ -84,7 +88,9 @@ class MilestoneRun:
         self._status.deadlines.update({DEADLINE_FIELDS[d.kind]: d.at for d in opened.deadlines})
         self._status.amounts = opened.amounts
 
-        accepted = await self._accept(opened)
+        accepted = await self._in_time(opened_at)
+        if accepted:
+            accepted = await self._accept(opened)
         if accepted:
             accepted = await self._await_dependencies()
         if accepted:
@@ -92,6 +98,23 @@ class MilestoneRun:
         await self._approval.ignore_inbox()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._status
+
+    async def _in_time(self, triggered_at: str) -> bool:
+        """A bonus or success fee triggered after its deadline can no longer qualify.
+
+        Decided here, on the workflow's clock, rather than by the API: the trigger is recorded
+        and audited either way, and the run says why it closed."""
+        deadline = self._inp.deadline
+        if deadline is None or datetime.fromisoformat(triggered_at) <= datetime.fromisoformat(
+            deadline
+        ):
+            return True
+        await self._close(
+            "ineligible",
+            "deadline_passed",
+            f"triggered at {triggered_at}, after the deadline {deadline}",
+        )
+        return False
 
     async def _accept(self, opened: RunOpened) -> bool:
         if self._inp.trigger_mode in ("automatic", "both"):
@@ -155,9 +178,10 @@ class MilestoneRun:
         assert status is not None
         status.waiting_on = []
         await self._set_stage("billing")
+        billed_at = iso(workflow.now())
         result: BillingResult = await self._activity(
             "post_billing",
-            PostBilling(run=self._inp, at=iso(workflow.now())),
+            PostBilling(run=self._inp, at=billed_at),
             BillingResult,
             f"post invoice lines for {self._inp.milestone_key}",
         )
@@ -173,6 +197,46 @@ class MilestoneRun:
                 )
             except Exception:
                 workflow.logger.info("dependant run %s not signalled (closed)", run_id)
+        if self._inp.clawback is not None:
+            await self._start_watch(result.amounts.gross_minor, billed_at)
+
+    async def _start_watch(self, billed_minor: int, billed_at: str) -> None:
+        """Hand the billed bonus to its clawback watch, which outlives this run (abandoned)."""
+        inp = self._inp
+        assert inp.clawback is not None and self._status is not None
+        watch = WatchInput(
+            watch_id=watch_id_for(inp.milestone_id),
+            engagement_id=inp.engagement_id,
+            customer_id=inp.customer_id,
+            milestone_id=inp.milestone_id,
+            milestone_key=inp.milestone_key,
+            milestone_name=inp.milestone_name,
+            bonus_run_id=inp.run_id,
+            billed_minor=billed_minor,
+            currency=inp.currency,
+            clawback=inp.clawback,
+            calendar=inp.policy.calendar,
+            billed_at=billed_at,
+        )
+        kpi = inp.clawback["kpi"]
+        await workflow.start_child_workflow(
+            ClawbackWatch.run,
+            watch,
+            id=watch.watch_id,
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.ENGAGEMENT_ID, inp.engagement_id),
+                    SearchAttributePair(sa.CUSTOMER_ID, inp.customer_id),
+                    SearchAttributePair(sa.MILESTONE_KEY, inp.milestone_key),
+                    SearchAttributePair(sa.STAGE, "watching"),
+                ]
+            ),
+            static_summary=f"clawback watch: the {inp.milestone_key} bonus must keep "
+            f"{kpi['metric']} {kpi['op']} {kpi['threshold']} or {inp.clawback['percent']}% "
+            "is clawed back",
+        )
+        self._status.details["clawback_watch_id"] = watch.watch_id
 
     # ---- helpers --------------------------------------------------------------------------
 

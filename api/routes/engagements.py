@@ -1,15 +1,16 @@
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import asdict
+from typing import Annotated, Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import AdminDep, CallerDep, SessionDep, hash_token
-from api.problems import Problem, not_found
+from api.problems import Problem, invalid, not_found
 from api.schemas import EngagementIn, MilestoneIn
-from api.views import engagement_view
+from api.views import engagement_version_view, engagement_view
 from db.audit import append_event
 from db.models import (
     Customer,
@@ -21,6 +22,8 @@ from db.models import (
     Principal,
     new_id,
 )
+from domain.bonus import bonus_fee_minor
+from domain.success_fee import InvalidSuccessFee, parse_success_fee_terms
 
 router = APIRouter(prefix="/v1/engagements", tags=["engagements"])
 
@@ -53,6 +56,7 @@ def create_engagement(body: EngagementIn, session: SessionDep, caller: AdminDep)
         retention_release=body.retention.release,
         retention_release_delay=body.retention.release_delay,
         approval=body.approval.model_dump(mode="json"),
+        payment_terms=body.payment_terms,
     )
     session.add(engagement)
     session.flush()
@@ -89,11 +93,20 @@ def add_milestones(
             key=m.key,
             name=m.name,
             position=position,
-            fee_minor=m.fee_minor,
+            kind=m.kind,
+            # A success fee is computed when billed; a percent_of bonus is resolved below.
+            fee_minor=m.fee_minor if m.fee_minor is not None else 0,
+            deadline=m.deadline,
+            clawback=m.clawback.model_dump(mode="json") if m.clawback else None,
+            success_fee=_success_fee_terms(m, engagement.currency),
             trigger_mode=m.trigger,
             allow_partial=m.allow_partial,
             criteria=[c.model_dump() for c in m.acceptance_criteria],
         )
+    for m in milestones:
+        if m.fee_percent_of is not None:
+            created[m.key].fee_minor = _bonus_fee(by_key, m)
+            created[m.key].fee_basis = m.fee_percent_of.model_dump()
     session.add_all(created.values())
     session.flush()
     session.add_all(
@@ -107,6 +120,29 @@ def add_milestones(
     )
     session.flush()
     return created
+
+
+def _success_fee_terms(m: MilestoneIn, currency: str) -> dict[str, Any] | None:
+    """The terms as stored: every field present, checked in the engagement's currency."""
+    if m.success_fee is None:
+        return None
+    try:
+        return asdict(parse_success_fee_terms(m.success_fee, currency))
+    except InvalidSuccessFee as exc:
+        raise invalid("success_fee", f"milestone {m.key}: {exc}") from None
+
+
+def _bonus_fee(by_key: dict[str, Milestone], m: MilestoneIn) -> int:
+    """A bonus's fee from its basis milestone's fee, fixed once when the bonus is created."""
+    assert m.fee_percent_of is not None
+    basis = by_key.get(m.fee_percent_of.milestone)
+    if basis is None or basis.kind != "standard":
+        raise invalid(
+            "fee_percent_of",
+            f"milestone {m.key}: fee_percent_of must name a standard milestone of this engagement, "
+            f"not {m.fee_percent_of.milestone!r}",
+        )
+    return bonus_fee_minor(basis.fee_minor, m.fee_percent_of.percent)
 
 
 def record_version(
@@ -125,8 +161,28 @@ def record_version(
 
 
 @router.get("/{engagement_id}")
-def get_engagement(engagement_id: str, session: SessionDep, caller: CallerDep) -> dict[str, Any]:
-    return engagement_view(session, load_engagement(session, engagement_id, caller))
+def get_engagement(
+    engagement_id: str,
+    session: SessionDep,
+    caller: CallerDep,
+    version: Annotated[
+        int | None,
+        Query(gt=0, le=2**31 - 1, description="Show the engagement as it stood at this version."),
+    ] = None,
+) -> dict[str, Any]:
+    engagement = load_engagement(session, engagement_id, caller)
+    if version is None:
+        return engagement_view(session, engagement)
+    stored = session.get(EngagementVersion, (engagement.id, version))
+    if stored is None:
+        raise Problem(
+            404,
+            "not-found",
+            "Version not found",
+            f"Engagement {engagement.id} has no version {version}; "
+            f"its current version is {engagement.version}.",
+        )
+    return engagement_version_view(stored)
 
 
 @router.post("/{engagement_id}/integration-tokens", status_code=status.HTTP_201_CREATED)

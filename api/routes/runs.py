@@ -27,6 +27,7 @@ from api.schemas import DecisionIn, TriggerIn
 from api.views import run_row_view, run_status_view
 from db.models import Engagement, Milestone, Run, Trigger, new_id
 from domain.money import parse_percent
+from domain.success_fee import InvalidSuccessFee, parse_success_fee_terms, success_fee
 from workflows.contracts import TERMINAL_STAGES, DecisionSignal, RunInput
 from workflows.milestone_run import MilestoneRun
 
@@ -117,11 +118,20 @@ def accept_trigger(
             "Engagement closed",
             f"Engagement {engagement.id} is {engagement.status}; it takes no triggers.",
         )
+    if milestone.status == "removed":
+        raise Problem(
+            409,
+            "milestone-removed",
+            "Milestone removed",
+            f"Milestone {milestone.key} was removed by a change order; it takes no triggers.",
+        )
     if percent < 100 and not milestone.allow_partial:
         raise invalid(
             "completion_percent",
             f"milestone {milestone.key} does not allow partial acceptance; send 100",
         )
+    if milestone.success_fee is not None:
+        _check_measurement(milestone.success_fee, engagement.currency, body.kpis)
     if milestone.status == "accepted":
         raise Problem(
             409,
@@ -187,6 +197,18 @@ def accept_trigger(
             raise
         return replay
     return Accepted(run=run_input, stage="received", new=True)
+
+
+def _check_measurement(terms: dict[str, Any], currency: str, kpis: dict[str, str]) -> None:
+    """A success fee is billed from the trigger's measurement: it must be there, and billable."""
+    parsed = parse_success_fee_terms(terms, currency)
+    field = f"kpis.{parsed.metric}"
+    if parsed.metric not in kpis:
+        raise invalid(field, f"a success-fee trigger must report {parsed.metric}")
+    try:
+        success_fee(parsed, kpis[parsed.metric], currency)
+    except InvalidSuccessFee as exc:
+        raise invalid(field, str(exc)) from None
 
 
 def _replay(session: Session, milestone_id: str, key: str, body_hash: str) -> Accepted | None:

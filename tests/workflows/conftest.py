@@ -20,15 +20,17 @@ from temporalio.worker import Replayer
 
 from api.deps import Caller
 from api.example import platform_migration
+from api.routes.change_orders import propose, start_change_order
 from api.routes.customers import create_customer
 from api.routes.engagements import create_engagement
 from api.routes.principals import create_principal
 from api.routes.runs import accept_trigger
 from api.runs import start_run
-from api.schemas import CustomerIn, EngagementIn, PrincipalIn, TriggerIn
+from api.schemas import ChangeOrderIn, CustomerIn, EngagementIn, PrincipalIn, TriggerIn
 from db.session import make_engine, make_session_factory
-from tests.conftest import sqlite_database
-from worker import build_worker
+from tests.conftest import BIN, register_search_attributes, sqlite_database, unavailable
+from worker import WORKFLOWS, build_worker
+from workflows.change_order import ChangeOrderApproval
 from workflows.contracts import DecisionSignal, RunStatus
 from workflows.milestone_run import MilestoneRun
 
@@ -59,6 +61,15 @@ class Harness:
         # The handle from start_workflow skips time while its result is awaited.
         return await start_run(self.env.client, self.task_queue, accepted.run)
 
+    async def propose(
+        self, changes: dict[str, Any], reason: str = "Scope change agreed with the client"
+    ) -> WorkflowHandle[ChangeOrderApproval, RunStatus]:
+        """Propose a change order to the engagement, as POST .../change-orders does."""
+        body = ChangeOrderIn.model_validate({"reason": reason, "changes": changes})
+        with self.sessions() as session:
+            proposal = propose(session, ADMIN, self.engagement["id"], body)
+        return await start_change_order(self.env.client, self.task_queue, proposal.order)
+
     async def decide(
         self,
         handle: WorkflowHandle,
@@ -84,7 +95,7 @@ class Harness:
         """The run's result, after checking its recorded history replays deterministically."""
         result = await handle.result()
         history = await handle.fetch_history()
-        await Replayer(workflows=[MilestoneRun]).replay_workflow(history)
+        await Replayer(workflows=WORKFLOWS).replay_workflow(history)
         if RECORD_TO:  # refresh the committed histories: TOLLGATE_RECORD_HISTORIES=1 pytest ...
             test = os.environ["PYTEST_CURRENT_TEST"].split("::")[-1].split(" ")[0]
             (HISTORIES / f"{test}.json").write_text(history.to_json())
@@ -92,6 +103,10 @@ class Harness:
 
     async def skip(self, duration: timedelta) -> None:
         await self.env.sleep(duration)
+
+    def engage(self, **engagement_changes: Any) -> None:
+        """Switch to a fresh engagement (its own people and customer) with these changes."""
+        self.people, self.engagement = seed(self.sessions, **engagement_changes)
 
 
 def seed(sessions: sessionmaker[Session], **engagement_changes: Any) -> tuple[dict, dict]:
@@ -113,6 +128,20 @@ def seed(sessions: sessionmaker[Session], **engagement_changes: Any) -> tuple[di
         body.update(engagement_changes)
         engagement = create_engagement(EngagementIn.model_validate(body), session, ADMIN)
     return people, engagement
+
+
+@pytest.fixture
+async def own_time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server for one test. For tests where an abandoned child workflow (a
+    clawback watch) completes after its parent: the test server then never skips time again
+    (temporalio/sdk-java#2392), which would hang every later test sharing its server."""
+    binary = BIN / "temporal-test-server"
+    if not binary.exists():
+        unavailable(f"the Temporal test server at {binary}")
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(binary))
+    async with env:
+        await register_search_attributes(env)
+        yield env
 
 
 @pytest.fixture

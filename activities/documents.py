@@ -1,0 +1,229 @@
+"""Turning a draft into a document: gapless numbers, issue and due dates, a frozen total.
+
+A number is taken in the same transaction that finalizes (or issues a credit note), so a
+transaction that rolls back never burns one: the series stays gapless.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.approval import at_, calendar_of
+from db.audit import append_event
+from db.models import DocumentSequence, Engagement, Invoice, InvoiceLine, Milestone, Run
+from domain.calendar import parse_span
+from domain.documents import (
+    DEFAULT_PAYMENT_TERMS,
+    InvalidDocumentNumber,
+    document_number,
+    due_date,
+)
+from domain.money import format_minor
+from workflows.invoicing import FinalizedInvoice, FinalizeRequest
+
+UTC_ZONE = ZoneInfo("UTC")
+
+
+class InvoiceNotFound(LookupError):
+    """No invoice has that id."""
+
+
+class InvoiceEmpty(ValueError):
+    """A draft with no lines: there is nothing to issue."""
+
+
+class InvoiceInconsistent(RuntimeError):
+    """The stored total differs from the sum of the lines: refuse to freeze a wrong document."""
+
+
+def next_number(session: Session, series: str, year: int) -> str:
+    """The next number of `series` in `year`, e.g. "TG-2026-000042"; creates the series row.
+
+    The row is locked until the caller's transaction ends (FOR UPDATE on PostgreSQL; SQLite
+    transactions already hold the write lock from BEGIN IMMEDIATE), so concurrent callers
+    take consecutive numbers, and a rollback returns the number unused.
+    """
+    sequence = _locked_sequence(session, series, year)
+    sequence.last += 1
+    session.flush()
+    return document_number(series, year, sequence.last)
+
+
+def _locked_sequence(session: Session, series: str, year: int) -> DocumentSequence:
+    query = (
+        select(DocumentSequence)
+        .where(DocumentSequence.series == series, DocumentSequence.year == year)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    row = session.scalars(query).first()
+    if row is not None:
+        return row
+    try:
+        with session.begin_nested():
+            row = DocumentSequence(series=series, year=year, last=0)
+            session.add(row)
+        return row
+    except IntegrityError:  # another transaction created the series first: wait for its lock
+        return session.scalars(query).one()
+
+
+def line_engagements(session: Session, lines: Iterable[InvoiceLine]) -> dict[str, str]:
+    """Invoice line id → the engagement it bills (through its run, else its milestone)."""
+    lines = list(lines)
+    run_ids = {line.run_id for line in lines if line.run_id}
+    milestone_ids = {line.milestone_id for line in lines if line.milestone_id}
+    by_run = {
+        run_id: engagement_id
+        for run_id, engagement_id in session.execute(
+            select(Run.id, Run.engagement_id).where(Run.id.in_(run_ids))
+        )
+    }
+    by_milestone = {
+        milestone_id: engagement_id
+        for milestone_id, engagement_id in session.execute(
+            select(Milestone.id, Milestone.engagement_id).where(Milestone.id.in_(milestone_ids))
+        )
+    }
+    found: dict[str, str] = {}
+    for line in lines:
+        engagement_id = by_run.get(line.run_id or "") or by_milestone.get(line.milestone_id or "")
+        if engagement_id is not None:
+            found[line.id] = engagement_id
+    return found
+
+
+def issue_zone(engagements: Sequence[Engagement]) -> ZoneInfo:
+    """The time zone a document's dates are read in: the engagements' calendar zone when they
+    all share one (the customer's local date), else UTC."""
+    zones = {(e.approval.get("calendar") or {}).get("timezone") or "UTC" for e in engagements}
+    return ZoneInfo(zones.pop()) if len(zones) == 1 else UTC_ZONE
+
+
+def payment_due(engagement: Engagement | None, issued_at: datetime) -> date:
+    """The due date under the engagement's payment terms (net 30 days when it sets none, or
+    when no engagement is known: then on a plain UTC calendar)."""
+    raw = engagement.payment_terms if engagement is not None else None
+    terms = parse_span(raw or DEFAULT_PAYMENT_TERMS)
+    assert terms is not None
+    calendar = (engagement.approval.get("calendar") if engagement is not None else None) or {}
+    return due_date(issued_at, terms, calendar_of(calendar))
+
+
+@dataclass(frozen=True)
+class Finalized:
+    invoice: Invoice
+    newly: bool  # False when the invoice was already finalized (an idempotent repeat)
+
+
+def finalize_invoice(
+    session: Session, invoice_id: str, *, issuer_prefix: str, actor: str, at: datetime
+) -> Finalized:
+    """Number, date and freeze a draft; an already finalized invoice comes back unchanged.
+
+    The draft row is locked first, and `open_draft` locks it too, so no line can land on an
+    invoice while it is being finalized: a later line finds no draft and opens a new one.
+    With several engagements on one invoice the earliest due date wins.
+    """
+    invoice = session.scalars(
+        select(Invoice)
+        .where(Invoice.id == invoice_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if invoice is None:
+        raise InvoiceNotFound(f"no invoice with id {invoice_id!r}")
+    if invoice.status == "finalized":
+        return Finalized(invoice, newly=False)
+    lines = session.scalars(select(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id)).all()
+    if not lines:
+        raise InvoiceEmpty(f"invoice {invoice.id} has no lines: there is nothing to finalize")
+    total = sum(line.amount_minor for line in lines)
+    if total != invoice.total_minor:
+        raise InvoiceInconsistent(
+            f"invoice {invoice.id} records a total of {invoice.total_minor} "
+            f"but its lines add up to {total}"
+        )
+    engaged = line_engagements(session, lines)
+    engagements = session.scalars(
+        select(Engagement).where(Engagement.id.in_(set(engaged.values()))).order_by(Engagement.id)
+    ).all()
+    issued_on = at.astimezone(issue_zone(engagements)).date()
+    due_dates = [payment_due(e, at) for e in engagements]
+    invoice.number = next_number(session, issuer_prefix, issued_on.year)
+    invoice.status, invoice.draft_key = "finalized", None
+    invoice.finalized_at, invoice.issued_on = at, issued_on
+    invoice.due_on = min(due_dates) if due_dates else payment_due(None, at)
+    session.flush()
+    for engagement in engagements:
+        append_event(
+            session,
+            engagement_id=engagement.id,
+            actor=actor,
+            kind="invoice_finalized",
+            at=at,
+            data={
+                "invoice_id": invoice.id,
+                "number": invoice.number,
+                "issued_on": invoice.issued_on.isoformat(),
+                "due_on": invoice.due_on.isoformat(),
+                "total_minor": invoice.total_minor,
+                "currency": invoice.currency,
+                "total": format_minor(invoice.total_minor, invoice.currency),
+            },
+            dedupe_key=f"{invoice.id}:invoice_finalized:{engagement.id}",
+        )
+    return Finalized(invoice, newly=True)
+
+
+def non_empty_drafts(session: Session) -> list[str]:
+    """Ids of the drafts that hold at least one line, oldest first."""
+    has_lines = exists().where(InvoiceLine.invoice_id == Invoice.id)
+    return list(
+        session.scalars(
+            select(Invoice.id)
+            .where(Invoice.status == "draft", has_lines)
+            .order_by(Invoice.created_at, Invoice.id)
+        )
+    )
+
+
+class DocumentActivities:
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._sessions = session_factory
+
+    @activity.defn(name="finalize_invoice")
+    def finalize_invoice(self, req: FinalizeRequest) -> FinalizedInvoice:
+        try:
+            with self._sessions.begin() as session:
+                done = finalize_invoice(
+                    session,
+                    req.invoice_id,
+                    issuer_prefix=req.issuer_prefix,
+                    actor=req.actor,
+                    at=at_(req.at),
+                )
+                invoice = done.invoice
+                assert invoice.number and invoice.issued_on and invoice.due_on
+                return FinalizedInvoice(
+                    invoice_id=invoice.id,
+                    number=invoice.number,
+                    issued_on=invoice.issued_on.isoformat(),
+                    due_on=invoice.due_on.isoformat(),
+                    total_minor=invoice.total_minor,
+                    newly=done.newly,
+                )
+        except (InvoiceNotFound, InvoiceEmpty, InvoiceInconsistent, InvalidDocumentNumber) as exc:
+            raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
+
+    @activity.defn(name="list_non_empty_drafts")
+    def list_non_empty_drafts(self) -> list[str]:
+        with self._sessions.begin() as session:
+            return non_empty_drafts(session)

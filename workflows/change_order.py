@@ -1,0 +1,127 @@
+"""A change order's sign-off: one durable workflow per proposal.
+
+received → awaiting_approval → applied (or conflicted / rejected / expired). The same dual
+sign-off as a milestone run (``workflows.approval.Approval``); once approved, one activity applies
+the changes and versions the engagement in a single transaction, or records the conflict if a
+touched milestone was triggered or billed since the proposal.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from workflows import search_attributes as sa
+    from workflows.approval import Approval, iso
+    from workflows.contracts import (
+        DEADLINE_FIELDS,
+        ChangeOrderInput,
+        ChangeOrderResult,
+        ChangeOrderStep,
+        Deadline,
+        DecisionSignal,
+        PlanDeadlines,
+        RunStatus,
+    )
+
+# Errors that retrying cannot fix: the activities raise them as non-retryable ApplicationErrors.
+BUSINESS_ERRORS = ["RunNotFound", "ChangeOrderNotFound"]
+ACTIVITY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=BUSINESS_ERRORS,
+)
+
+
+@workflow.defn
+class ChangeOrderApproval:
+    def __init__(self) -> None:
+        self._status: RunStatus | None = None
+        self._inbox: list[tuple[str, DecisionSignal]] = []
+
+    @workflow.signal
+    def decide(self, signal: DecisionSignal) -> None:
+        """Queued, then validated and recorded by the approval loop (never acted on here)."""
+        self._inbox.append((iso(workflow.now()), signal))
+
+    @workflow.query
+    def status(self) -> RunStatus:
+        assert self._status is not None
+        return self._status
+
+    @workflow.run
+    async def run(self, inp: ChangeOrderInput) -> RunStatus:
+        self._inp = inp
+        status = self._status = RunStatus(
+            run_id=inp.run_id,
+            milestone_id=None,
+            stage="received",
+            kind="change_order",
+            engagement_id=inp.engagement_id,
+            details={"change_order_id": inp.change_order_id, "status": "proposed", "version": None},
+        )
+        approval = Approval(inp.subject, status, self._inbox, self._activity)
+        deadlines: list[Deadline] = await self._activity(
+            "plan_deadlines",
+            PlanDeadlines(policy=inp.policy, start=iso(workflow.now())),
+            list[Deadline],
+            "plan sign-off deadlines",
+        )
+        status.deadlines.update({DEADLINE_FIELDS[d.kind]: d.at for d in deadlines})
+        status.pending_roles = list(inp.policy.roles)
+        await self._set_stage("awaiting_approval")
+
+        verdict = await approval.collect(deadlines)
+        step = ChangeOrderStep(
+            change_order=inp, at=iso(workflow.now()), outcome=verdict.outcome, detail=verdict.detail
+        )
+        if verdict.outcome == "approved":
+            result: ChangeOrderResult = await self._activity(
+                "apply_change_order",
+                step,
+                ChangeOrderResult,
+                f"apply change order {inp.change_order_id} and version the engagement",
+            )
+        else:
+            result = await self._activity(
+                "close_change_order",
+                step,
+                ChangeOrderResult,
+                f"close change order {inp.change_order_id}: {verdict.outcome}",
+            )
+        status.stage = status.outcome = result.status
+        status.outcome_detail = result.detail
+        status.pending_roles = []
+        status.details = {**status.details, "status": result.status, "version": result.version}
+        self._upsert_stage()
+
+        await approval.ignore_inbox()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return status
+
+    async def _set_stage(self, stage: str) -> None:
+        assert self._status is not None
+        self._status.stage = stage
+        self._upsert_stage()
+        await self._activity(
+            "change_order_stage",
+            ChangeOrderStep(change_order=self._inp, at=iso(workflow.now()), stage=stage),
+            None,
+            f"stage → {stage}",
+        )
+
+    def _upsert_stage(self) -> None:
+        assert self._status is not None
+        workflow.upsert_search_attributes([sa.STAGE.value_set(self._status.stage)])
+
+    async def _activity(self, name: str, arg: Any, result_type: type | None, summary: str) -> Any:
+        return await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=ACTIVITY_RETRY,
+            summary=summary,
+        )

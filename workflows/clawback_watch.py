@@ -1,0 +1,168 @@
+"""The clawback watch: one durable workflow per billed bonus under clawback.
+
+watching → clawed_back (the first KPI report that breaks the KPI within the window) or clean
+(the window passed). Started by the bonus's run as an abandoned child, id ``clawback-<milestone
+id>``. Reports arrive as ``report`` signals and are queued; each is checked by an activity, and
+any that arrives once the watch no longer acts is audited as ignored. Decisions only.
+"""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from workflows import search_attributes as sa
+    from workflows.approval import iso
+    from workflows.contracts import (
+        CheckReport,
+        ClawBack,
+        ClawedBack,
+        CloseWindow,
+        KpiReportSignal,
+        ReportOutcome,
+        StartWatch,
+        WatchInput,
+        WatchStarted,
+        WatchStatus,
+    )
+
+# A credit the invoice cannot take is a business refusal: retrying cannot fix it.
+ACTIVITY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=["CreditRefused"],
+)
+
+
+def watch_id_for(milestone_id: str) -> str:
+    """One watch per bonus milestone: a bonus under clawback is billed once, whole."""
+    return f"clawback-{milestone_id}"
+
+
+@workflow.defn
+class ClawbackWatch:
+    def __init__(self) -> None:
+        self._status: WatchStatus | None = None
+        self._inbox: list[tuple[str, KpiReportSignal]] = []
+
+    @workflow.signal
+    def report(self, signal: KpiReportSignal) -> None:
+        """Queued with its arrival time, then checked by the main loop (never acted on here)."""
+        self._inbox.append((iso(workflow.now()), signal))
+
+    @workflow.query
+    def status(self) -> WatchStatus:
+        assert self._status is not None
+        return self._status
+
+    @workflow.run
+    async def run(self, inp: WatchInput) -> WatchStatus:
+        self._inp = inp
+        status = self._status = WatchStatus(
+            watch_id=inp.watch_id,
+            engagement_id=inp.engagement_id,
+            milestone_id=inp.milestone_id,
+            bonus_run_id=inp.bonus_run_id,
+            billed_minor=inp.billed_minor,
+            currency=inp.currency,
+            percent=inp.clawback["percent"],
+            kpi=inp.clawback["kpi"],
+        )
+        started: WatchStarted = await self._activity(
+            "start_clawback_watch",
+            StartWatch(watch=inp, at=iso(workflow.now())),
+            WatchStarted,
+            "compute the clawback window",
+        )
+        status.window_ends_at = started.window_ends_at
+        ends = datetime.fromisoformat(started.window_ends_at)
+        while status.stage == "watching":
+            if self._inbox:
+                await self._check(*self._inbox.pop(0), ends)
+                continue
+            remaining = ends - workflow.now()
+            if remaining <= timedelta(0):
+                break
+            try:
+                await workflow.wait_condition(
+                    lambda: bool(self._inbox), timeout=remaining, timeout_summary=started.label
+                )
+            except TimeoutError:
+                break
+        if status.stage == "watching":
+            await self._activity(
+                "close_clawback_window",
+                CloseWindow(inp, started.window_ends_at, iso(workflow.now()), len(status.reports)),
+                None,
+                "the window passed cleanly",
+            )
+            self._set_stage("clean", f"window passed cleanly ({started.label} ended)")
+        await self._ignore_inbox()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return status
+
+    async def _check(self, arrived_at: str, report: KpiReportSignal, ends: datetime) -> None:
+        late = datetime.fromisoformat(arrived_at) > ends
+        reason = "it arrived after the clawback window ended" if late else None
+        outcome = await self._record(report, reason)
+        if outcome is not None and outcome.outcome == "breach":
+            await self._claw_back(report, outcome.detail)
+
+    async def _claw_back(self, report: KpiReportSignal, breach: str) -> None:
+        status = self._status
+        assert status is not None
+        done: ClawedBack = await self._activity(
+            "claw_back",
+            ClawBack(watch=self._inp, report=report, breach=breach, at=iso(workflow.now())),
+            ClawedBack,
+            f"claw back {status.percent}% of the {self._inp.milestone_key} bonus",
+        )
+        status.clawback_minor = done.amount_minor
+        status.invoice_id = done.invoice_id
+        status.credit_note_id = done.credit_note_id
+        status.invoice_line_id = done.invoice_line_id
+        self._set_stage("clawed_back", done.detail)
+
+    async def _ignore_inbox(self) -> None:
+        """Reports the watch no longer acts on are still recorded, as ignored."""
+        assert self._status is not None
+        reason = {
+            "clawed_back": "the bonus has already been clawed back",
+            "clean": "the clawback window has closed",
+        }[self._status.stage]
+        while self._inbox:
+            _, report = self._inbox.pop(0)
+            await self._record(report, reason)
+
+    async def _record(
+        self, report: KpiReportSignal, ignore_reason: str | None
+    ) -> ReportOutcome | None:
+        """Check (or ignore) a report once; None for a report the API re-sent."""
+        assert self._status is not None
+        if any(r.report_id == report.report_id for r in self._status.reports):
+            return None
+        outcome: ReportOutcome = await self._activity(
+            "check_kpi_report",
+            CheckReport(self._inp, report, iso(workflow.now()), ignore_reason),
+            ReportOutcome,
+            f"check KPI report {report.report_id}",
+        )
+        self._status.reports.append(outcome)
+        return outcome
+
+    def _set_stage(self, stage: str, detail: str) -> None:
+        assert self._status is not None
+        self._status.stage, self._status.detail = stage, detail
+        workflow.upsert_search_attributes([sa.STAGE.value_set(stage)])
+
+    async def _activity(self, name: str, arg: Any, result_type: type | None, summary: str) -> Any:
+        return await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=ACTIVITY_RETRY,
+            summary=summary,
+        )

@@ -1,0 +1,158 @@
+"""The engagement close-out: final sign-off, then the retention balance is released.
+
+received → awaiting_approval → accepted → (warranty) → released, or rejected / expired (the
+engagement is active again). The sign-off is the milestone run's: same roles, timers, escalation
+and deemed acceptance, through ``workflows.approval.Approval``.
+"""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from workflows import search_attributes as sa
+    from workflows.approval import Approval, iso
+    from workflows.contracts import (
+        DEADLINE_FIELDS,
+        CloseoutInput,
+        CloseoutStep,
+        Deadline,
+        DecisionSignal,
+        PlanDeadlines,
+        RetentionReleased,
+        RunStatus,
+    )
+
+# Errors that retrying cannot fix: the activity raises them as non-retryable ApplicationErrors.
+BUSINESS_ERRORS = ["RunNotFound", "CloseoutCancelled"]
+ACTIVITY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=BUSINESS_ERRORS,
+)
+
+
+@workflow.defn
+class EngagementCloseout:
+    def __init__(self) -> None:
+        self._status: RunStatus | None = None
+        self._inbox: list[tuple[str, DecisionSignal]] = []
+
+    @workflow.signal
+    def decide(self, signal: DecisionSignal) -> None:
+        """Queued, then validated and recorded by the approval loop (never acted on here)."""
+        self._inbox.append((iso(workflow.now()), signal))
+
+    @workflow.query
+    def status(self) -> RunStatus:
+        assert self._status is not None
+        return self._status
+
+    @workflow.run
+    async def run(self, inp: CloseoutInput) -> RunStatus:
+        self._inp = inp
+        status = self._status = RunStatus(
+            run_id=inp.run_id,
+            milestone_id=None,
+            stage="received",
+            kind="closeout",
+            engagement_id=inp.engagement_id,
+            deadlines={**dict.fromkeys(DEADLINE_FIELDS.values()), "release_at": None},
+            details={
+                "waived": [w.milestone_key for w in inp.waivers],
+                "release_delay": inp.release_delay,
+                "retention_balance_minor": None,
+                "released_minor": None,
+                "invoice_id": None,
+            },
+        )
+        self._approval = Approval(inp.subject, status, self._inbox, self._activity)
+        balance: int = await self._activity(
+            "open_closeout", self._step(), int, "record close-out and its waivers"
+        )
+        status.details["retention_balance_minor"] = balance
+        deadlines: list[Deadline] = await self._activity(
+            "plan_deadlines",
+            PlanDeadlines(policy=inp.policy, start=iso(workflow.now())),
+            list[Deadline],
+            "plan sign-off deadlines",
+        )
+        status.deadlines.update({DEADLINE_FIELDS[d.kind]: d.at for d in deadlines})
+        status.pending_roles = list(inp.policy.roles)
+        await self._set_stage("awaiting_approval")
+        verdict = await self._approval.collect(deadlines)
+        if verdict.outcome == "approved":
+            await self._accept()
+            await self._release()
+        else:
+            await self._set_stage(verdict.outcome, outcome=verdict.outcome, detail=verdict.detail)
+            status.outcome, status.outcome_detail = verdict.outcome, verdict.detail
+            status.pending_roles = []
+        await self._approval.ignore_inbox()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return status
+
+    async def _accept(self) -> None:
+        assert self._status is not None
+        await self._activity(
+            "accept_closeout", self._step(), None, "apply waivers, close the engagement"
+        )
+        self._status.stage = "accepted"
+        self._upsert_stage()
+        if self._inp.release_delay is None:
+            return
+        release: Deadline = await self._activity(
+            "plan_release", self._step(), Deadline, "plan the end of the warranty period"
+        )
+        self._status.deadlines["release_at"] = release.at
+        await self._set_stage("warranty")
+        # A durable timer; decisions arriving meanwhile are audited as ignored right away.
+        while (remaining := datetime.fromisoformat(release.at) - workflow.now()) > timedelta(0):
+            try:
+                await workflow.wait_condition(
+                    lambda: bool(self._inbox), timeout=remaining, timeout_summary=release.label
+                )
+            except TimeoutError:
+                break
+            await self._approval.ignore_inbox()
+
+    async def _release(self) -> None:
+        status = self._status
+        assert status is not None
+        released: RetentionReleased = await self._activity(
+            "release_retention", self._step(), RetentionReleased, "release the retention balance"
+        )
+        status.details["released_minor"] = released.released_minor
+        status.details["invoice_id"] = status.invoice_id = released.invoice_id
+        status.stage = status.outcome = "released"
+        self._upsert_stage()
+
+    # ---- helpers --------------------------------------------------------------------------
+
+    def _step(self, stage: str | None = None, **closing: str) -> CloseoutStep:
+        return CloseoutStep(closeout=self._inp, at=iso(workflow.now()), stage=stage, **closing)
+
+    async def _set_stage(self, stage: str, **closing: str) -> None:
+        """Recorded first, then shown: the status never runs ahead of the database."""
+        assert self._status is not None
+        await self._activity(
+            "set_closeout_stage", self._step(stage, **closing), None, f"stage → {stage}"
+        )
+        self._status.stage = stage
+        self._upsert_stage()
+
+    def _upsert_stage(self) -> None:
+        assert self._status is not None
+        workflow.upsert_search_attributes([sa.STAGE.value_set(self._status.stage)])
+
+    async def _activity(self, name: str, arg: Any, result_type: Any, summary: str) -> Any:
+        return await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=ACTIVITY_RETRY,
+            summary=summary,
+        )

@@ -1,0 +1,68 @@
+"""The Temporal Schedule that finalizes every non-empty draft on a cadence (monthly by default).
+
+Client-side code: run by ``tollgate dev`` and ``tollgate worker`` at start, so the Schedule
+always carries the current cron, task queue and issuer prefix. Several workers starting at once
+are fine: whoever loses the creation race updates the same Schedule.
+"""
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleHandle,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from workflows.invoicing import FINALIZE_DRAFTS_SCHEDULE_ID, FinalizeDrafts, FinalizeDraftsInput
+
+
+def finalize_schedule(task_queue: str, cron: str, issuer_prefix: str) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            FinalizeDrafts.run,
+            FinalizeDraftsInput(issuer_prefix=issuer_prefix),
+            id="finalize-drafts",  # Temporal appends the scheduled time
+            task_queue=task_queue,
+            static_summary="Finalize every draft invoice that has lines",
+        ),
+        spec=ScheduleSpec(cron_expressions=[cron]),
+        # A batch still running when the next is due has the same drafts to do: skip it.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        state=ScheduleState(note=f"finalize non-empty drafts, cron {cron!r} (UTC)"),
+    )
+
+
+async def ensure_finalize_schedule(
+    client: Client,
+    task_queue: str,
+    cron: str,
+    issuer_prefix: str,
+    *,
+    schedule_id: str = FINALIZE_DRAFTS_SCHEDULE_ID,
+) -> ScheduleHandle | None:
+    """Create or update the Schedule; an empty `cron` deletes it (finalizing by hand only)."""
+    handle = client.get_schedule_handle(schedule_id)
+    if not cron:
+        try:
+            await handle.delete()
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+        return None
+    schedule = finalize_schedule(task_queue, cron, issuer_prefix)
+    try:
+        return await client.create_schedule(schedule_id, schedule)
+    except ScheduleAlreadyRunningError:
+
+        def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await handle.update(replace)
+        return handle
