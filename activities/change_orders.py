@@ -63,19 +63,21 @@ class ChangeOrderActivities:
     def apply_change_order(self, req: ChangeOrderStep) -> ChangeOrderResult:
         order = req.change_order
         with self._sessions.begin() as session:
-            engagement = _lock_engagement(session, order.engagement_id)
-            row = _load(session, order)
-            if row.status != "proposed":  # a retry after the work committed
-                return ChangeOrderResult(row.status, row.version, row.detail)
+            # Milestones before the engagement: the order billing and audit appends lock them in.
             milestones = {
                 m.key: m
                 for m in session.scalars(
                     select(Milestone)
-                    .where(Milestone.engagement_id == engagement.id)
+                    .where(Milestone.engagement_id == order.engagement_id)
                     .order_by(Milestone.position)
                     .with_for_update()
+                    .execution_options(populate_existing=True)
                 )
             }
+            engagement = _lock_engagement(session, order.engagement_id)
+            row = _load(session, order)
+            if row.status != "proposed":  # a retry after the work committed
+                return ChangeOrderResult(row.status, row.version, row.detail)
             conflicts = _conflicts(session, engagement, order, milestones)
             if conflicts:
                 return _close(session, order, row, "conflicted", "; ".join(conflicts), req.at)

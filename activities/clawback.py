@@ -5,6 +5,7 @@ finalized (`issue_credit_note`), or with a negative ``credit`` line on the same 
 is still a draft, since a draft is not yet a document a credit note could refer to.
 """
 
+from contextlib import suppress
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -13,6 +14,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.approval import at_, calendar_of
 from activities.audit import SYSTEM_ACTOR, run_audit
@@ -24,22 +32,24 @@ from domain.calendar import Span, deadline_after, describe_span, parse_span
 from domain.credit import clawback_minor, creditable_minor
 from domain.documents import INVOICE_PREFIX
 from domain.money import format_minor
+from workflows import search_attributes as sa
 from workflows.approval import iso
+from workflows.clawback_watch import ClawbackWatch
 from workflows.contracts import (
     CheckReport,
     ClawBack,
     ClawedBack,
     CloseWindow,
     KpiReportSignal,
+    OpenWindow,
     ReportOutcome,
-    StartWatch,
     WatchInput,
-    WatchStarted,
+    WindowOpened,
 )
 
 
 def window_label(span: Span, start: datetime, end: datetime) -> str:
-    """ "clawback window (90 days)" for whole days, else the span as written."""
+    """The window timer's summary: "clawback window (90 days)", or the span as written."""
     whole_days = span.iso is not None and (end - start) == timedelta(days=(end - start).days)
     length = f"{(end - start).days} days" if whole_days else describe_span(span)
     return f"clawback window ({length})"
@@ -52,13 +62,40 @@ class ClawbackActivities:
     def all(self) -> list[Any]:
         return [
             self.start_clawback_watch,
+            self.open_clawback_window,
             self.check_kpi_report,
             self.claw_back,
             self.close_clawback_window,
         ]
 
     @activity.defn(name="start_clawback_watch")
-    def start_clawback_watch(self, req: StartWatch) -> WatchStarted:
+    async def start_clawback_watch(self, watch: WatchInput) -> None:
+        """Start the billed bonus's watch, once: a retry finds it started (or even finished)."""
+        kpi = watch.clawback["kpi"]
+        # A watch that already ran (a retried activity) is left as it is: one per bonus.
+        with suppress(WorkflowAlreadyStartedError):
+            await activity.client().start_workflow(
+                ClawbackWatch.run,
+                watch,
+                id=watch.watch_id,
+                task_queue=activity.info().task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(sa.ENGAGEMENT_ID, watch.engagement_id),
+                        SearchAttributePair(sa.CUSTOMER_ID, watch.customer_id),
+                        SearchAttributePair(sa.MILESTONE_KEY, watch.milestone_key),
+                        SearchAttributePair(sa.STAGE, "watching"),
+                    ]
+                ),
+                static_summary=f"clawback watch: the {watch.milestone_key} bonus must keep "
+                f"{kpi['metric']} {kpi['op']} {kpi['threshold']} or "
+                f"{watch.clawback['percent']}% is clawed back",
+            )
+
+    @activity.defn(name="open_clawback_window")
+    def open_clawback_window(self, req: OpenWindow) -> WindowOpened:
         watch = req.watch
         span = parse_span(watch.clawback["window"])
         assert span is not None, "a clawback always has a window"
@@ -80,7 +117,7 @@ class ClawbackActivities:
                 },
                 dedupe_key=f"{watch.watch_id}:started",
             )
-        return WatchStarted(window_ends_at=iso(ends), label=window_label(span, start, ends))
+        return WindowOpened(window_ends_at=iso(ends), label=window_label(span, start, ends))
 
     @activity.defn(name="check_kpi_report")
     def check_kpi_report(self, req: CheckReport) -> ReportOutcome:
@@ -152,6 +189,9 @@ class ClawbackActivities:
             elif result is None:
                 result = _credit_line(session, watch, invoice, line, owed, description, details)
             result.detail = description
+            if result.amount_minor != owed:
+                credited = format_minor(result.amount_minor, watch.currency)
+                result.detail += f"; {credited} {watch.currency} credited, all that was left"
             run_audit(
                 session,
                 watch,

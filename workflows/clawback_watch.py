@@ -1,9 +1,10 @@
 """The clawback watch: one durable workflow per billed bonus under clawback.
 
 watching → clawed_back (the first KPI report that breaks the KPI within the window) or clean
-(the window passed). Started by the bonus's run as an abandoned child, id ``clawback-<milestone
-id>``. Reports arrive as ``report`` signals and are queued; each is checked by an activity, and
-any that arrives once the watch no longer acts is audited as ignored. Decisions only.
+(the window passed). Started for the bonus's run, once it is billed, by an activity (id
+``clawback-<milestone id>``); it outlives the run. Reports arrive as ``report`` signals and are
+queued; each is checked by an activity, and any that arrives once the watch no longer acts is
+audited as ignored. Decisions only.
 """
 
 from datetime import datetime, timedelta
@@ -21,11 +22,11 @@ with workflow.unsafe.imports_passed_through():
         ClawedBack,
         CloseWindow,
         KpiReportSignal,
+        OpenWindow,
         ReportOutcome,
-        StartWatch,
         WatchInput,
-        WatchStarted,
         WatchStatus,
+        WindowOpened,
     )
 
 # A credit the invoice cannot take is a business refusal: retrying cannot fix it.
@@ -70,14 +71,14 @@ class ClawbackWatch:
             percent=inp.clawback["percent"],
             kpi=inp.clawback["kpi"],
         )
-        started: WatchStarted = await self._activity(
-            "start_clawback_watch",
-            StartWatch(watch=inp, at=iso(workflow.now())),
-            WatchStarted,
+        window: WindowOpened = await self._activity(
+            "open_clawback_window",
+            OpenWindow(watch=inp, at=iso(workflow.now())),
+            WindowOpened,
             "compute the clawback window",
         )
-        status.window_ends_at = started.window_ends_at
-        ends = datetime.fromisoformat(started.window_ends_at)
+        status.window_ends_at = window.window_ends_at
+        ends = datetime.fromisoformat(window.window_ends_at)
         while status.stage == "watching":
             if self._inbox:
                 await self._check(*self._inbox.pop(0), ends)
@@ -87,18 +88,18 @@ class ClawbackWatch:
                 break
             try:
                 await workflow.wait_condition(
-                    lambda: bool(self._inbox), timeout=remaining, timeout_summary=started.label
+                    lambda: bool(self._inbox), timeout=remaining, timeout_summary=window.label
                 )
             except TimeoutError:
                 break
         if status.stage == "watching":
             await self._activity(
                 "close_clawback_window",
-                CloseWindow(inp, started.window_ends_at, iso(workflow.now()), len(status.reports)),
+                CloseWindow(inp, window.window_ends_at, iso(workflow.now()), len(status.reports)),
                 None,
                 "the window passed cleanly",
             )
-            self._set_stage("clean", f"window passed cleanly ({started.label} ended)")
+            self._set_stage("clean", f"window passed cleanly ({window.label} ended)")
         await self._ignore_inbox()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return status

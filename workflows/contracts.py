@@ -386,13 +386,13 @@ class KpiReportSignal:
 
 
 @dataclass
-class StartWatch:
+class OpenWindow:
     watch: WatchInput
     at: str
 
 
 @dataclass
-class WatchStarted:
+class WindowOpened:
     window_ends_at: str
     label: str  # "clawback window (90 days)"
 

@@ -2,6 +2,7 @@
 decisions endpoint, the retention released on the next invoice, a closed engagement refusing
 triggers, and every refused close-out leaving the engagement exactly as it was."""
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -169,6 +170,13 @@ async def test_waiving_an_accepted_milestone_is_refused(example: Example):
 async def test_a_closeout_while_a_milestone_run_is_open_is_a_conflict(example: Example):
     response = await example.trigger("phase-1", {"source": "t", "kpis": KPIS["phase-1"]})
     assert response.status_code == 202, response.text
+    # Let the run record its own stage (and audit events) first: only the close-out's count.
+    run_id = response.json()["run_id"]
+    for _ in range(300):
+        with example.stack.sessions() as session:
+            if session.get_one(Run, run_id).stage == "awaiting_approval":
+                break
+        await asyncio.sleep(0.05)
     before = state(example)
 
     problem = assert_problem(await close_out(example, WAIVE_ALL), 409)

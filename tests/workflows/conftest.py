@@ -28,7 +28,7 @@ from api.routes.runs import accept_trigger
 from api.runs import start_run
 from api.schemas import ChangeOrderIn, CustomerIn, EngagementIn, PrincipalIn, TriggerIn
 from db.session import make_engine, make_session_factory
-from tests.conftest import BIN, register_search_attributes, sqlite_database, unavailable
+from tests.conftest import sqlite_database
 from worker import WORKFLOWS, build_worker
 from workflows.change_order import ChangeOrderApproval
 from workflows.contracts import DecisionSignal, RunStatus
@@ -128,20 +128,6 @@ def seed(sessions: sessionmaker[Session], **engagement_changes: Any) -> tuple[di
         body.update(engagement_changes)
         engagement = create_engagement(EngagementIn.model_validate(body), session, ADMIN)
     return people, engagement
-
-
-@pytest.fixture
-async def own_time_skipping() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server for one test. For tests where an abandoned child workflow (a
-    clawback watch) completes after its parent: the test server then never skips time again
-    (temporalio/sdk-java#2392), which would hang every later test sharing its server."""
-    binary = BIN / "temporal-test-server"
-    if not binary.exists():
-        unavailable(f"the Temporal test server at {binary}")
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(binary))
-    async with env:
-        await register_search_attributes(env)
-        yield env
 
 
 @pytest.fixture

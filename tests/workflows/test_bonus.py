@@ -3,9 +3,7 @@
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import select
-from temporalio.testing import WorkflowEnvironment
 
 from api.example import platform_migration
 from db.models import AuditEvent, InvoiceLine, Milestone
@@ -14,12 +12,6 @@ from workflows.approval import iso
 from workflows.clawback_watch import ClawbackWatch, watch_id_for
 
 STANDARD = platform_migration("cus", "lead", "client", "lead_backup", "client_backup")["milestones"]
-
-
-@pytest.fixture
-async def time_skipping(own_time_skipping: WorkflowEnvironment) -> WorkflowEnvironment:
-    """Each test on a server of its own: a bonus's watch outlives its run (see the fixture)."""
-    return own_time_skipping
 
 
 def launch_bonus(**changes: Any) -> dict[str, Any]:

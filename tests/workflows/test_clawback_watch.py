@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 from temporalio.client import WorkflowHandle
-from temporalio.testing import WorkflowEnvironment
+from temporalio.service import RPCError
 from temporalio.worker import Replayer
 
 from activities.documents import finalize_invoice
@@ -23,12 +23,6 @@ from workflows.clawback_watch import ClawbackWatch, watch_id_for
 from workflows.contracts import KpiReportSignal, WatchStatus
 
 Watch = WorkflowHandle[ClawbackWatch, WatchStatus]
-
-
-@pytest.fixture
-async def time_skipping(own_time_skipping: WorkflowEnvironment) -> WorkflowEnvironment:
-    """Each test on a server of its own: a bonus's watch outlives its run (see the fixture)."""
-    return own_time_skipping
 
 
 @dataclass
@@ -83,12 +77,8 @@ async def watch_reports(watch: Watch, count: int) -> WatchStatus:
 
 
 async def finish(harness: Harness, bonus: Bonus) -> WatchStatus:
-    """The watch's result, once its history and then its run's replay deterministically.
-
-    Time runs on only while the result is awaited: a skip that outlived the watch would hang.
-    """
-    async with harness.env.time_skipping_unlocked():
-        result = await bonus.watch.result()
+    """The watch's result, once its history and then its run's replay deterministically."""
+    result = await bonus.watch.result()
     await Replayer(workflows=WORKFLOWS).replay_workflow(await bonus.watch.fetch_history())
     assert (await harness.finish(bonus.run)).stage == "billed"
     return result
@@ -210,7 +200,7 @@ async def test_a_window_that_passes_cleanly_ends_the_watch_and_says_so(harness: 
     await harness.skip(timedelta(days=45))
     kept = await report(harness, watch, milestone_id, error_rate_pct="0.5")
     await watch_reports(watch, 1)
-    await harness.skip(timedelta(days=44))
+    await harness.skip(timedelta(days=46))
 
     result = await finish(harness, bonus)
 
@@ -227,6 +217,9 @@ async def test_a_window_that_passes_cleanly_ends_the_watch_and_says_so(harness: 
     closed = watch_events(harness, watch)[-1]
     assert closed.kind == "clawback_window_closed"
     assert closed.data["detail"] == "window passed cleanly"
+    late = KpiReportSignal("kpr_late", {"error_rate_pct": "2"}, closed.at.isoformat())
+    with pytest.raises(RPCError):  # the API answers 409: the watch is over
+        await watch.signal(ClawbackWatch.report, late)
     with harness.sessions() as session:
         credits = session.scalar(
             select(func.count()).select_from(InvoiceLine).where(InvoiceLine.kind == "credit")
