@@ -5,14 +5,13 @@ against the frozen policy and records them, while the reminder → escalation �
 expiry timers run. Deterministic: it only waits, and calls activities through the workflow.
 """
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.activity_calls import ActivityCall
     from workflows.contracts import (
         Deadline,
         DecisionSignal,
@@ -23,9 +22,6 @@ with workflow.unsafe.imports_passed_through():
         RunStatus,
         Subject,
     )
-
-# (activity name, argument, result type, summary) → result
-ActivityCall = Callable[[str, Any, type | None, str], Awaitable[Any]]
 
 
 @dataclass

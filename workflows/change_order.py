@@ -6,14 +6,11 @@ the changes and versions the engagement in a single transaction, or records the 
 touched milestone was triggered or billed since the proposal.
 """
 
-from datetime import timedelta
-from typing import Any
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
+    from workflows.activity_calls import activity_caller
     from workflows.approval import Approval, iso
     from workflows.contracts import (
         DEADLINE_FIELDS,
@@ -26,17 +23,12 @@ with workflow.unsafe.imports_passed_through():
         RunStatus,
     )
 
-# Errors that retrying cannot fix: the activities raise them as non-retryable ApplicationErrors.
-BUSINESS_ERRORS = ["RunNotFound", "ChangeOrderNotFound"]
-ACTIVITY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=30),
-    non_retryable_error_types=BUSINESS_ERRORS,
-)
-
 
 @workflow.defn
 class ChangeOrderApproval:
+    # Business errors: retrying cannot fix them.
+    _activity = staticmethod(activity_caller("RunNotFound", "ChangeOrderNotFound"))
+
     def __init__(self) -> None:
         self._status: RunStatus | None = None
         self._inbox: list[tuple[str, DecisionSignal]] = []
@@ -115,13 +107,3 @@ class ChangeOrderApproval:
     def _upsert_stage(self) -> None:
         assert self._status is not None
         workflow.upsert_search_attributes([sa.STAGE.value_set(self._status.stage)])
-
-    async def _activity(self, name: str, arg: Any, result_type: type | None, summary: str) -> Any:
-        return await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=ACTIVITY_RETRY,
-            summary=summary,
-        )

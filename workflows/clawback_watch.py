@@ -8,13 +8,12 @@ audited as ignored. Decisions only.
 """
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
+    from workflows.activity_calls import activity_caller
     from workflows.approval import iso
     from workflows.contracts import (
         CheckReport,
@@ -29,13 +28,6 @@ with workflow.unsafe.imports_passed_through():
         WindowOpened,
     )
 
-# A credit the invoice cannot take is a business refusal: retrying cannot fix it.
-ACTIVITY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=30),
-    non_retryable_error_types=["CreditRefused"],
-)
-
 
 def watch_id_for(milestone_id: str) -> str:
     """One watch per bonus milestone: a bonus under clawback is billed once, whole."""
@@ -44,6 +36,9 @@ def watch_id_for(milestone_id: str) -> str:
 
 @workflow.defn
 class ClawbackWatch:
+    # Business errors: retrying cannot fix them.
+    _activity = staticmethod(activity_caller("CreditRefused"))
+
     def __init__(self) -> None:
         self._status: WatchStatus | None = None
         self._inbox: list[tuple[str, KpiReportSignal]] = []
@@ -157,13 +152,3 @@ class ClawbackWatch:
         assert self._status is not None
         self._status.stage, self._status.detail = stage, detail
         workflow.upsert_search_attributes([sa.STAGE.value_set(stage)])
-
-    async def _activity(self, name: str, arg: Any, result_type: type | None, summary: str) -> Any:
-        return await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=ACTIVITY_RETRY,
-            summary=summary,
-        )

@@ -5,28 +5,22 @@ activities/credit_notes.py), each one transaction, idempotent under retries.
 """
 
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.activity_calls import activity_caller
     from workflows.approval import iso
 
-# Errors that retrying cannot fix: the activities raise them as non-retryable ApplicationErrors.
-BUSINESS_ERRORS = [
+# Business errors: retrying cannot fix them.
+_activity = activity_caller(
     "InvoiceNotFound",
     "InvoiceEmpty",
     "InvoiceInconsistent",
     "InvalidDocumentNumber",
     "CreditRefused",
-]
-ACTIVITY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=30),
-    non_retryable_error_types=BUSINESS_ERRORS,
 )
 FINALIZE_DRAFTS_SCHEDULE_ID = "tollgate-finalize-drafts"
 
@@ -94,21 +88,10 @@ class IssuedCreditNote:
     total_minor: int
 
 
-async def _activity(name: str, args: list[Any], result_type: type | None, summary: str) -> Any:
-    return await workflow.execute_activity(
-        name,
-        args=args,
-        result_type=result_type,
-        start_to_close_timeout=timedelta(seconds=60),
-        retry_policy=ACTIVITY_RETRY,
-        summary=summary,
-    )
-
-
 def _finalize(invoice_id: str, issuer_prefix: str, actor: str) -> Any:
     request = FinalizeRequest(invoice_id, issuer_prefix, actor, iso(workflow.now()))
     return _activity(
-        "finalize_invoice", [request], FinalizedInvoice, f"finalize invoice {invoice_id}"
+        "finalize_invoice", request, FinalizedInvoice, f"finalize invoice {invoice_id}"
     )
 
 
@@ -132,7 +115,7 @@ class FinalizeDrafts:
     @workflow.run
     async def run(self, inp: FinalizeDraftsInput) -> list[str]:
         drafts: list[str] = await _activity(
-            "list_non_empty_drafts", [], list[str], "list drafts with lines"
+            "list_non_empty_drafts", None, list[str], "list drafts with lines"
         )
         numbers = []
         for invoice_id in drafts:
@@ -156,7 +139,7 @@ class IssueCreditNote:
         request = replace(inp, at=iso(workflow.now()))
         result: IssuedCreditNote = await _activity(
             "issue_credit_note",
-            [request],
+            request,
             IssuedCreditNote,
             f"credit note on invoice {inp.invoice_id} ({inp.source})",
         )

@@ -4,14 +4,13 @@ received → awaiting_approval → waiting_on_dependency → billing → billed
 (or rejected / expired / ineligible). Decisions only: every side effect is an activity.
 """
 
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
+    from workflows.activity_calls import activity_caller
     from workflows.approval import Approval, iso
     from workflows.clawback_watch import watch_id_for
     from workflows.contracts import (
@@ -32,17 +31,12 @@ with workflow.unsafe.imports_passed_through():
         WatchInput,
     )
 
-# Errors that retrying cannot fix: the activity raises them as non-retryable ApplicationErrors.
-BUSINESS_ERRORS = ["BillingConflict", "RunNotFound"]
-ACTIVITY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=30),
-    non_retryable_error_types=BUSINESS_ERRORS,
-)
-
 
 @workflow.defn
 class MilestoneRun:
+    # Business errors: retrying cannot fix them.
+    _activity = staticmethod(activity_caller("BillingConflict", "RunNotFound"))
+
     def __init__(self) -> None:
         self._status: RunStatus | None = None
         self._inbox: list[tuple[str, DecisionSignal]] = []
@@ -259,13 +253,3 @@ class MilestoneRun:
     def _upsert_stage(self) -> None:
         assert self._status is not None
         workflow.upsert_search_attributes([sa.STAGE.value_set(self._status.stage)])
-
-    async def _activity(self, name: str, arg: Any, result_type: type | None, summary: str) -> Any:
-        return await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=ACTIVITY_RETRY,
-            summary=summary,
-        )

@@ -1,16 +1,20 @@
 """Bonus milestones on the time-skipping server: the deadline, and billing into a clawback watch."""
 
 import asyncio
+from contextlib import suppress
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from temporalio.client import WorkflowHandle
+from temporalio.service import RPCError
 
 from api.example import platform_migration
 from db.models import AuditEvent, InvoiceLine, Milestone
 from tests.workflows.conftest import Harness
 from workflows.approval import iso
 from workflows.clawback_watch import ClawbackWatch, watch_id_for
+from workflows.contracts import WatchStatus
 
 STANDARD = platform_migration("cus", "lead", "client", "lead_backup", "client_backup")["milestones"]
 
@@ -92,13 +96,10 @@ async def test_an_automatic_bonus_before_its_deadline_bills_and_starts_its_clawb
     watch = harness.env.client.get_workflow_handle_for(
         ClawbackWatch.run, watch_id_for(milestone_id)
     )
-    result = await harness.finish(run)
-    status = await watch.query(ClawbackWatch.status)
-    for _ in range(200):  # the watch computes its window in its first activity
-        if status.window_ends_at is not None:
-            break
-        await asyncio.sleep(0.05)
-        status = await watch.query(ClawbackWatch.status)
+    status = await watching(watch)
+    # The run is billed: finishing it needs no skipped time, which would close the window.
+    with harness.env.auto_time_skipping_disabled():
+        result = await harness.finish(run)
 
     assert result.stage == "billed"
     assert result.details == {"clawback_watch_id": watch.id}
@@ -118,3 +119,14 @@ async def test_an_automatic_bonus_before_its_deadline_bills_and_starts_its_clawb
     assert started.milestone_id == milestone_id
     # A watch left running would fire its 90-day timer with no worker in a later test.
     await watch.terminate("test over")
+
+
+async def watching(watch: WorkflowHandle[Any, WatchStatus]) -> WatchStatus:
+    """The watch's status once it exists and has computed its window (its first activity)."""
+    for _ in range(200):
+        with suppress(RPCError):  # not started yet: the billed run starts it last
+            status = await watch.query(ClawbackWatch.status)
+            if status.window_ends_at is not None:
+                return status
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"clawback watch {watch.id} never opened its window")
