@@ -3,8 +3,7 @@
 import hashlib
 import hmac
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import select
@@ -14,6 +13,7 @@ from temporalio.client import Client
 from api.problems import Problem
 from config import Settings
 from db.models import IntegrationToken, Principal
+from services.callers import Caller
 
 
 def hash_token(token: str) -> str:
@@ -42,17 +42,6 @@ def refuse_nul_in_path(request: Request) -> None:
 SessionDep = Annotated[Session, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-
-
-@dataclass(frozen=True)
-class Caller:
-    kind: Literal["admin", "principal", "integration"]
-    id: str
-    engagement_id: str | None = None
-
-    @property
-    def actor(self) -> str:
-        return {"admin": "admin", "principal": self.id}.get(self.kind, f"integration:{self.id}")
 
 
 def get_caller(request: Request, session: SessionDep, settings: SettingsDep) -> Caller:
