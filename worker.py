@@ -12,7 +12,9 @@ from activities.clawback import ClawbackActivities
 from activities.closeout import CloseoutActivities
 from activities.credit_notes import CreditNoteActivities
 from activities.documents import DocumentActivities
+from activities.errors import PermanentErrors
 from activities.milestone_run import MilestoneRunActivities
+from activities.run_ends import RunEndActivities
 from workflows.change_order import ChangeOrderApproval
 from workflows.clawback_watch import ClawbackWatch
 from workflows.closeout import EngagementCloseout
@@ -42,6 +44,7 @@ def activity_list(session_factory: sessionmaker[Session]) -> list:
         acts.set_stage,
         acts.check_dependencies,
         acts.post_billing,
+        RunEndActivities(session_factory).end_run,
         *invoicing_activities(session_factory),
         *CloseoutActivities(session_factory).all(),
         *ChangeOrderActivities(session_factory).all(),
@@ -68,4 +71,5 @@ def build_worker(client: Client, session_factory: sessionmaker[Session], task_qu
         activities=activity_list(session_factory),
         activity_executor=ThreadPoolExecutor(max_workers=8),
         max_concurrent_activities=8,
+        interceptors=[PermanentErrors()],
     )

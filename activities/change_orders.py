@@ -24,6 +24,7 @@ from api.schemas import MilestoneIn
 from api.views import iso
 from db.models import ChangeOrder, Engagement, Milestone, MilestoneDependency
 from domain.change_orders import REMOVED, check_changes
+from domain.lifecycle import TERMINAL_STAGES
 from workflows.contracts import ChangeOrderInput, ChangeOrderResult, ChangeOrderStep
 
 # Change-order fields → the milestone column each one sets.
@@ -49,7 +50,10 @@ class ChangeOrderActivities:
         order, stage = req.change_order, req.stage
         assert stage is not None, "change_order_stage is called with the stage to record"
         with self._sessions.begin() as session:
-            load_run(session, order.run_id).stage = stage
+            run = load_run(session, order.run_id)
+            if run.stage in TERMINAL_STAGES:
+                return  # ended meanwhile (cancelled): a late stage change must not revive it
+            run.stage = stage
             run_audit(
                 session,
                 order,

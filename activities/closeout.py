@@ -18,6 +18,7 @@ from activities.invoicing import open_draft
 from db.audit import append_event
 from db.models import Engagement, InvoiceLine, Milestone, RetentionEntry, Run, new_id
 from domain.calendar import deadline_after, describe_span, parse_span
+from domain.lifecycle import TERMINAL_STAGES
 from domain.money import format_minor
 from workflows.approval import iso
 from workflows.contracts import CloseoutStep, Deadline, RetentionReleased
@@ -101,6 +102,8 @@ class CloseoutActivities:
         closing = req.stage in CLOSES_UNACCEPTED
         with self._sessions.begin() as session:
             db_run = load_closeout(session, closeout.run_id)
+            if db_run.stage in TERMINAL_STAGES and db_run.stage != req.stage:
+                return  # ended meanwhile (cancelled): a late stage change must not revive it
             db_run.stage = req.stage
             if closing:
                 db_run.outcome, db_run.outcome_detail = req.outcome, req.detail

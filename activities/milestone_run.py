@@ -18,6 +18,7 @@ from db.audit import evidence_refs
 from db.models import Milestone, MilestoneDependency, Trigger
 from domain.billing import cumulative_charge
 from domain.criteria import Criterion, check_kpi, evaluate
+from domain.lifecycle import MilestoneStatus, status_after_unbilled_end
 from domain.money import parse_percent
 from workflows.contracts import (
     TERMINAL_STAGES,
@@ -100,6 +101,8 @@ class MilestoneRunActivities:
         run = req.run
         with self._sessions.begin() as session:
             db_run = load_run(session, run.run_id)
+            if db_run.stage in TERMINAL_STAGES and db_run.stage != req.stage:
+                return  # ended meanwhile (cancelled): a late stage change must not revive it
             milestone = session.get_one(Milestone, run.milestone_id)
             db_run.stage = req.stage
             closing = req.stage in TERMINAL_STAGES
@@ -108,9 +111,11 @@ class MilestoneRunActivities:
                 db_run.closed_at = db_run.closed_at or at_(req.at)
                 if milestone.open_run_id == run.run_id:
                     milestone.open_run_id = None
-                    milestone.status = _milestone_status_after_close(milestone, req.stage)
+                    milestone.status = status_after_unbilled_end(
+                        Decimal(milestone.accepted_percent), req.stage
+                    )
             elif milestone.open_run_id == run.run_id:
-                milestone.status = "in_review"
+                milestone.status = MilestoneStatus.IN_REVIEW
             run_audit(
                 session,
                 run,
@@ -128,7 +133,7 @@ class MilestoneRunActivities:
         with self._sessions.begin() as session:
             for dep in run.depends_on:
                 upstream = session.get_one(Milestone, dep.milestone_id)
-                if upstream.status != "accepted":
+                if upstream.status != MilestoneStatus.ACCEPTED:
                     waiting.append(dep.milestone_key)
                 elif dep.kpi is not None:
                     result = check_kpi(
@@ -191,9 +196,3 @@ class MilestoneRunActivities:
             amounts=posted.amounts,
             dependant_run_ids=[r for r in dependants if r],
         )
-
-
-def _milestone_status_after_close(milestone: Milestone, stage: str) -> str:
-    if Decimal(milestone.accepted_percent) > 0:
-        return "partially_accepted"
-    return stage if stage in ("rejected", "ineligible") else "pending"

@@ -1,7 +1,8 @@
 """Dual sign-off, shared by milestone runs, close-outs and change orders.
 
-Decisions arrive as ``decide`` signals and are queued by the workflow; this class validates them
-against the frozen policy and records them, while the reminder → escalation → deemed acceptance →
+Decisions arrive as ``decide`` Updates (the API: judged by ``refusal`` before they are accepted,
+so the caller hears the truth) or ``decide`` signals (operators); both are queued, judged again
+when taken from the queue, and recorded, while the reminder → escalation → deemed acceptance →
 expiry timers run. Deterministic: it only waits, and calls activities through the workflow.
 """
 
@@ -30,12 +31,27 @@ class Verdict:
     detail: str = ""
 
 
+@dataclass
+class Refusal:
+    """Why a decision cannot be taken; ``kind`` is the error type the API maps to a status."""
+
+    kind: str  # DecisionForbidden | DecisionConflict | DecisionInvalid
+    reason: str
+
+
+@dataclass
+class Queued:
+    at: str
+    signal: DecisionSignal
+    ticket: int = 0
+
+
 class Approval:
     def __init__(
         self,
         subject: Subject,
         status: RunStatus,
-        inbox: list[tuple[str, DecisionSignal]],
+        inbox: list[Queued],
         activity: ActivityCall,
     ) -> None:
         self._subject = subject
@@ -43,6 +59,20 @@ class Approval:
         self._inbox = inbox
         self._activity = activity
         self._ignored = 0
+        self._tickets = 0
+        # Ticket → None once recorded, or the reason it was ignored.
+        self.settled: dict[int, str | None] = {}
+
+    def enqueue(self, signal: DecisionSignal) -> int:
+        """Queue a decision for the approval loop; its ticket settles once it is judged."""
+        self._tickets += 1
+        self._inbox.append(Queued(iso(workflow.now()), signal, self._tickets))
+        return self._tickets
+
+    def abandon(self, reason: str) -> None:
+        """Settle every ticket still open (the run ended while one was being recorded)."""
+        for ticket in range(1, self._tickets + 1):
+            self.settled.setdefault(ticket, reason)
 
     async def collect(self, deadlines: list[Deadline]) -> Verdict:
         """Wait until every role approved, one rejected, or the expiry deadline passed."""
@@ -105,10 +135,11 @@ class Approval:
 
     async def _drain_inbox(self) -> None:
         while self._inbox:
-            at, signal = self._inbox.pop(0)
-            via, reason = self._validate(signal)
-            if reason is not None:
-                await self._record_ignored(at, signal, reason)
+            queued = self._inbox.pop(0)
+            signal = queued.signal
+            via, refusal = self._judge(signal)
+            if refusal is not None:
+                await self._record_ignored(queued, refusal.reason)
                 continue
             await self.record(
                 DecisionView(
@@ -117,47 +148,69 @@ class Approval:
                     decision=signal.decision,
                     via=via,
                     comment=signal.comment,
-                    at=at,
+                    at=queued.at,
                     evidence_ids=list(signal.evidence_ids),
                 )
             )
+            self.settled[queued.ticket] = None
 
     async def ignore_inbox(self) -> None:
         """Decisions that arrive once approval is over are audited, never acted on."""
         while self._inbox:
-            at, signal = self._inbox.pop(0)
+            queued = self._inbox.pop(0)
             stage = self._status.stage
-            await self._record_ignored(at, signal, f"run is {stage}, not awaiting approval")
+            await self._record_ignored(queued, f"run is {stage}, not awaiting approval")
 
-    async def _record_ignored(self, at: str, signal: DecisionSignal, reason: str) -> None:
+    async def _record_ignored(self, queued: Queued, reason: str) -> None:
         self._ignored += 1
+        signal = queued.signal
         await self._activity(
             "record_ignored_decision",
             RecordIgnoredDecision(
-                subject=self._subject, signal=signal, reason=reason, at=at, sequence=self._ignored
+                subject=self._subject,
+                signal=signal,
+                reason=reason,
+                at=queued.at,
+                sequence=self._ignored,
             ),
             None,
             f"ignored decision for {signal.role}: {reason}",
         )
+        self.settled[queued.ticket] = reason
 
-    def _validate(self, signal: DecisionSignal) -> tuple[str, str | None]:
-        """The API checked already; the workflow checks again against its own snapshot."""
+    def refusal(self, signal: DecisionSignal) -> Refusal | None:
+        """Why an Update's decision cannot be taken now (None: it can). Also refuses a role whose
+        decision is already queued, so of two racing decisions for one role only one is taken."""
+        if any(q.signal.role == signal.role for q in self._inbox):
+            return Refusal("DecisionConflict", f"role {signal.role!r} has already decided")
+        return self._judge(signal)[1]
+
+    def _judge(self, signal: DecisionSignal) -> tuple[str, Refusal | None]:
+        """The one judgement of a decision, against the run's frozen policy and its state."""
         status = self._status
         policy = self._subject.policy
         if signal.role not in policy.roles:
-            return "", f"unknown role {signal.role!r}"
+            return "", Refusal("DecisionInvalid", f"unknown role {signal.role!r}")
         if signal.role not in status.pending_roles:
-            return "", f"role {signal.role!r} has already decided"
+            if any(d.role == signal.role for d in status.decisions):
+                reason = f"role {signal.role!r} has already decided"
+            else:
+                reason = f"run is {status.stage}, not awaiting approval"
+            return "", Refusal("DecisionConflict", reason)
         if signal.decision not in ("approve", "reject"):
-            return "", f"unknown decision {signal.decision!r}"
+            return "", Refusal("DecisionInvalid", f"unknown decision {signal.decision!r}")
         if signal.decision == "reject" and not signal.comment.strip():
-            return "", "a rejection needs a comment"
+            return "", Refusal("DecisionInvalid", "a rejection needs a comment")
         if signal.principal_id in policy.roles[signal.role]:
             return "approver", None
         escalation = policy.escalation.get(signal.role, [])
         if signal.role in status.escalated_roles and signal.principal_id in escalation:
             return "escalation", None
-        return "", f"principal {signal.principal_id} may not decide for {signal.role!r}"
+        escalated = "" if signal.role in status.escalated_roles else " (not escalated)"
+        return "", Refusal(
+            "DecisionForbidden",
+            f"principal {signal.principal_id} may not decide for {signal.role!r}{escalated}",
+        )
 
     async def record(self, decision: DecisionView) -> None:
         status = self._status

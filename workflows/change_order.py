@@ -18,30 +18,16 @@ with workflow.unsafe.imports_passed_through():
         ChangeOrderResult,
         ChangeOrderStep,
         Deadline,
-        DecisionSignal,
         PlanDeadlines,
         RunStatus,
     )
+    from workflows.sign_off import SignOffWorkflow
 
 
 @workflow.defn
-class ChangeOrderApproval:
+class ChangeOrderApproval(SignOffWorkflow):
     # Business errors: retrying cannot fix them.
     _activity = staticmethod(activity_caller("RunNotFound", "ChangeOrderNotFound"))
-
-    def __init__(self) -> None:
-        self._status: RunStatus | None = None
-        self._inbox: list[tuple[str, DecisionSignal]] = []
-
-    @workflow.signal
-    def decide(self, signal: DecisionSignal) -> None:
-        """Queued, then validated and recorded by the approval loop (never acted on here)."""
-        self._inbox.append((iso(workflow.now()), signal))
-
-    @workflow.query
-    def status(self) -> RunStatus:
-        assert self._status is not None
-        return self._status
 
     @workflow.run
     async def run(self, inp: ChangeOrderInput) -> RunStatus:
@@ -54,7 +40,12 @@ class ChangeOrderApproval:
             engagement_id=inp.engagement_id,
             details={"change_order_id": inp.change_order_id, "status": "proposed", "version": None},
         )
-        approval = Approval(inp.subject, status, self._inbox, self._activity)
+        self._approval = Approval(inp.subject, status, self._inbox, self._activity)
+        return await self._run_to_an_end(self._proceed())
+
+    async def _proceed(self) -> RunStatus:
+        inp, status, approval = self._inp, self._status, self._approval
+        assert status is not None and approval is not None
         deadlines: list[Deadline] = await self._activity(
             "plan_deadlines",
             PlanDeadlines(policy=inp.policy, start=iso(workflow.now())),
@@ -66,6 +57,7 @@ class ChangeOrderApproval:
         await self._set_stage("awaiting_approval")
 
         verdict = await approval.collect(deadlines)
+        self._firm = True  # decided: the order is applied or closed, not cancelled
         step = ChangeOrderStep(
             change_order=inp, at=iso(workflow.now()), outcome=verdict.outcome, detail=verdict.detail
         )

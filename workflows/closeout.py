@@ -18,31 +18,17 @@ with workflow.unsafe.imports_passed_through():
         CloseoutInput,
         CloseoutStep,
         Deadline,
-        DecisionSignal,
         PlanDeadlines,
         RetentionReleased,
         RunStatus,
     )
+    from workflows.sign_off import SignOffWorkflow
 
 
 @workflow.defn
-class EngagementCloseout:
+class EngagementCloseout(SignOffWorkflow):
     # Business errors: retrying cannot fix them.
     _activity = staticmethod(activity_caller("RunNotFound", "CloseoutCancelled"))
-
-    def __init__(self) -> None:
-        self._status: RunStatus | None = None
-        self._inbox: list[tuple[str, DecisionSignal]] = []
-
-    @workflow.signal
-    def decide(self, signal: DecisionSignal) -> None:
-        """Queued, then validated and recorded by the approval loop (never acted on here)."""
-        self._inbox.append((iso(workflow.now()), signal))
-
-    @workflow.query
-    def status(self) -> RunStatus:
-        assert self._status is not None
-        return self._status
 
     @workflow.run
     async def run(self, inp: CloseoutInput) -> RunStatus:
@@ -63,6 +49,11 @@ class EngagementCloseout:
             },
         )
         self._approval = Approval(inp.subject, status, self._inbox, self._activity)
+        return await self._run_to_an_end(self._proceed())
+
+    async def _proceed(self) -> RunStatus:
+        inp, status, approval = self._inp, self._status, self._approval
+        assert status is not None and approval is not None
         balance: int = await self._activity(
             "open_closeout", self._step(), int, "record close-out and its waivers"
         )
@@ -76,7 +67,8 @@ class EngagementCloseout:
         status.deadlines.update({DEADLINE_FIELDS[d.kind]: d.at for d in deadlines})
         status.pending_roles = list(inp.policy.roles)
         await self._set_stage("awaiting_approval")
-        verdict = await self._approval.collect(deadlines)
+        verdict = await approval.collect(deadlines)
+        self._firm = True  # signed off (or not): the close-out finishes what it started
         if verdict.outcome == "approved":
             await self._accept()
             await self._release()
@@ -84,7 +76,7 @@ class EngagementCloseout:
             await self._set_stage(verdict.outcome, outcome=verdict.outcome, detail=verdict.detail)
             status.outcome, status.outcome_detail = verdict.outcome, verdict.detail
             status.pending_roles = []
-        await self._approval.ignore_inbox()
+        await approval.ignore_inbox()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return status
 
@@ -110,6 +102,7 @@ class EngagementCloseout:
                 )
             except TimeoutError:
                 break
+            assert self._approval is not None
             await self._approval.ignore_inbox()
 
     async def _release(self) -> None:

@@ -8,16 +8,8 @@ edits to the engagement never change a run in flight.
 from dataclasses import dataclass, field
 from typing import Any
 
-TERMINAL_STAGES = (
-    "billed",
-    "rejected",
-    "expired",
-    "ineligible",
-    "cancelled",
-    "released",
-    "applied",
-    "conflicted",
-)
+from domain.lifecycle import TERMINAL_STAGES as TERMINAL_STAGES
+
 # Deadline kind → its field in the run's status.
 DEADLINE_FIELDS = {
     "reminder": "reminder_at",
@@ -459,3 +451,22 @@ class WatchStatus:
     credit_note_id: str | None = None
     invoice_line_id: str | None = None
     detail: str | None = None
+
+
+@dataclass
+class CancelRequest:
+    """An admin's request to cancel a run, with the reason the audit trail keeps."""
+
+    reason: str
+    by: str
+
+
+@dataclass
+class EndRun:
+    """A run that ends off its own path: ``cancelled`` or ``failed``, with the reason."""
+
+    run_id: str
+    stage: str
+    detail: str
+    at: str
+    actor: str = "tollgate"

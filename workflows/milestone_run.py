@@ -1,7 +1,8 @@
 """The milestone run: one durable workflow per trigger.
 
 received → awaiting_approval → waiting_on_dependency → billing → billed
-(or rejected / expired / ineligible). Decisions only: every side effect is an activity.
+(or rejected / expired / ineligible; cancelled or failed through the way out of
+``workflows/sign_off.py``). Decisions only: every side effect is an activity.
 """
 
 from datetime import datetime
@@ -19,7 +20,6 @@ with workflow.unsafe.imports_passed_through():
         BillingResult,
         CheckDependencies,
         Deadline,
-        DecisionSignal,
         DecisionView,
         DependencyCheck,
         OpenRun,
@@ -30,33 +30,21 @@ with workflow.unsafe.imports_passed_through():
         SetStage,
         WatchInput,
     )
+    from workflows.sign_off import SignOffWorkflow
 
 
 @workflow.defn
-class MilestoneRun:
+class MilestoneRun(SignOffWorkflow):
     # Business errors: retrying cannot fix them.
     _activity = staticmethod(activity_caller("BillingConflict", "RunNotFound"))
 
     def __init__(self) -> None:
-        self._status: RunStatus | None = None
-        self._inbox: list[tuple[str, DecisionSignal]] = []
+        super().__init__()
         self._upstream_changed = False
-
-    # ---- messages -------------------------------------------------------------------------
-
-    @workflow.signal
-    def decide(self, signal: DecisionSignal) -> None:
-        """Queued, then validated and recorded by the main loop (never acted on here)."""
-        self._inbox.append((iso(workflow.now()), signal))
 
     @workflow.signal
     def upstream_accepted(self, milestone_id: str) -> None:
         self._upstream_changed = True
-
-    @workflow.query
-    def status(self) -> RunStatus:
-        assert self._status is not None
-        return self._status
 
     # ---- the run --------------------------------------------------------------------------
 
@@ -70,10 +58,14 @@ class MilestoneRun:
             engagement_id=inp.engagement_id,
         )
         self._approval = Approval(inp.subject, self._status, self._inbox, self._activity)
+        return await self._run_to_an_end(self._proceed())
+
+    async def _proceed(self) -> RunStatus:
+        assert self._status is not None and self._approval is not None
         opened_at = iso(workflow.now())
         opened: RunOpened = await self._activity(
             "open_run",
-            OpenRun(run=inp, opened_at=opened_at),
+            OpenRun(run=self._inp, opened_at=opened_at),
             RunOpened,
             "record trigger, link evidence, evaluate criteria",
         )
@@ -132,7 +124,7 @@ class MilestoneRun:
         return await self._collect_approvals(opened.deadlines)
 
     async def _collect_approvals(self, deadlines: list[Deadline]) -> bool:
-        assert self._status is not None
+        assert self._status is not None and self._approval is not None
         self._status.pending_roles = list(self._inp.policy.roles)
         await self._set_stage("awaiting_approval")
         verdict = await self._approval.collect(deadlines)
@@ -164,12 +156,14 @@ class MilestoneRun:
                 await self._set_stage("waiting_on_dependency")
             # Woken by the upstream run once it is accepted; the check above is the truth.
             await workflow.wait_condition(lambda: self._upstream_changed or bool(self._inbox))
+            assert self._approval is not None
             await self._approval.ignore_inbox()
 
     async def _bill(self) -> None:
         status = self._status
         assert status is not None
         status.waiting_on = []
+        self._firm = True  # from here on the run finishes what it started
         await self._set_stage("billing")
         billed_at = iso(workflow.now())
         result: BillingResult = await self._activity(
@@ -234,13 +228,12 @@ class MilestoneRun:
         )
 
     async def _close(self, stage: str, outcome: str, detail: str) -> None:
+        """Recorded first, then shown: a caller that reads the end finds the claim released."""
         assert stage in TERMINAL_STAGES
         assert self._status is not None
-        self._status.stage = stage
-        self._status.outcome = outcome
-        self._status.outcome_detail = detail
-        self._status.pending_roles = []
-        self._upsert_stage()
+        self._firm = True
+        # The search attribute first, as histories recorded it; the query once it is committed.
+        workflow.upsert_search_attributes([sa.STAGE.value_set(stage)])
         await self._activity(
             "set_stage",
             SetStage(
@@ -249,6 +242,10 @@ class MilestoneRun:
             None,
             f"close run: {stage}",
         )
+        self._status.stage = stage
+        self._status.outcome = outcome
+        self._status.outcome_detail = detail
+        self._status.pending_roles = []
 
     def _upsert_stage(self) -> None:
         assert self._status is not None

@@ -1,0 +1,165 @@
+"""What every sign-off workflow shares: how decisions and cancellations arrive, and the way out.
+
+Milestone runs, close-outs and change orders collect decisions the same way: the ``decide``
+Update (the API; judged by its validator before it is accepted, answered once the decision is
+recorded) and the ``decide`` signal (operators, from the Temporal UI or the CLI; judged when it
+is taken from the queue, and audited when ignored). Whatever happens to a run — an admin cancels
+it, an operator cancels it in Temporal, an activity exhausts its retries — it ends in a recorded
+stage (``cancelled`` or ``failed``, with the reason) that releases what it held.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.lifecycle import RunStage
+    from workflows import search_attributes as sa
+    from workflows.activity_calls import way_out_caller
+    from workflows.approval import Approval, Queued, iso
+    from workflows.contracts import (
+        TERMINAL_STAGES,
+        CancelRequest,
+        DecisionSignal,
+        EndRun,
+        RunStatus,
+    )
+
+NO_REASON = "cancelled in Temporal (no reason given)"
+
+
+class SignOffWorkflow:
+    _end_activity = staticmethod(way_out_caller())
+
+    def __init__(self) -> None:
+        self._status: RunStatus | None = None
+        self._inbox: list[Queued] = []
+        self._approval: Approval | None = None
+        self._body: asyncio.Task[RunStatus] | None = None
+        self._cancel_request: CancelRequest | None = None
+        # Past the point of no return (billing, applying, releasing): cancellation is refused.
+        self._firm = False
+        self._ended = False
+
+    # ---- messages -------------------------------------------------------------------------
+
+    @workflow.signal(name="decide")
+    def decide(self, signal: DecisionSignal) -> None:
+        """An operator's decision: queued, then judged by the approval loop."""
+        if self._approval is None:
+            self._inbox.append(Queued(iso(workflow.now()), signal))
+        else:
+            self._approval.enqueue(signal)
+
+    @workflow.update(name="decide")
+    async def decide_now(self, signal: DecisionSignal) -> RunStatus:
+        """A decision from the API: accepted only if the run can take it; answered once it is
+        recorded, with the run's status."""
+        approval = self._approval
+        assert approval is not None and self._status is not None
+        ticket = approval.enqueue(signal)
+        await workflow.wait_condition(lambda: ticket in approval.settled)
+        ignored = approval.settled[ticket]
+        if ignored is not None:
+            raise ApplicationError(ignored, type="DecisionConflict", non_retryable=True)
+        return self._status
+
+    @decide_now.validator
+    def _judge_decision(self, signal: DecisionSignal) -> None:
+        if self._approval is None or self._status is None or self._ended:
+            stage = self._status.stage if self._status else "starting"
+            raise ApplicationError(
+                f"run is {stage}, not awaiting approval", type="DecisionConflict"
+            )
+        refusal = self._approval.refusal(signal)
+        if refusal is not None:
+            raise ApplicationError(refusal.reason, type=refusal.kind)
+
+    @workflow.update
+    async def cancel(self, request: CancelRequest) -> RunStatus:
+        """An admin's cancellation: the run ends ``cancelled`` and releases what it held."""
+        assert self._body is not None and self._status is not None
+        self._cancel_request = request
+        self._body.cancel()
+        await workflow.wait_condition(lambda: self._ended)
+        return self._status
+
+    @cancel.validator
+    def _judge_cancel(self, request: CancelRequest) -> None:
+        if not request.reason.strip():
+            raise ApplicationError("a cancellation needs a reason", type="CancelInvalid")
+        status = self._status
+        if status is None or self._body is None or self._ended or status.stage in TERMINAL_STAGES:
+            stage = status.stage if status else "starting"
+            raise ApplicationError(f"the run is {stage}", type="CancelConflict")
+        if self._firm:
+            raise ApplicationError(
+                f"the run is {status.stage}: past sign-off it finishes what it started",
+                type="CancelConflict",
+            )
+
+    @workflow.query
+    def status(self) -> RunStatus:
+        assert self._status is not None
+        return self._status
+
+    # ---- the way out ------------------------------------------------------------------------
+
+    async def _run_to_an_end(self, body: Coroutine[Any, Any, RunStatus]) -> RunStatus:
+        """Run ``body`` so that every way it can end is recorded and releases the run's claims."""
+        task = self._body = asyncio.create_task(body)
+        while True:
+            try:
+                return await asyncio.shield(task)
+            except asyncio.CancelledError:
+                request = self._cancel_request
+                if request is not None and task.done():
+                    return await self._end(
+                        RunStage.CANCELLED, f"cancelled by {request.by}: {request.reason}"
+                    )
+                if self._firm:
+                    workflow.logger.warning("cancellation refused: the run is past sign-off")
+                    continue
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task  # the body stops where it was; the way out records it below
+                await self._end(RunStage.CANCELLED, NO_REASON)
+                raise
+            except ActivityError as err:
+                detail = _why(err)
+                await self._end(RunStage.FAILED, detail)
+                raise ApplicationError(
+                    f"run failed: {detail}", type="RunFailed", non_retryable=True
+                ) from err
+
+    async def _end(self, stage: RunStage, detail: str) -> RunStatus:
+        status = self._status
+        assert status is not None
+        self._firm = True
+        await self._end_activity(
+            "end_run",
+            EndRun(run_id=status.run_id, stage=stage, detail=detail, at=iso(workflow.now())),
+            None,
+            f"end run: {stage}",
+        )
+        status.stage = status.outcome = str(stage)
+        status.outcome_detail = detail
+        status.pending_roles = []
+        workflow.upsert_search_attributes([sa.STAGE.value_set(status.stage)])
+        if self._approval is not None:
+            await self._approval.ignore_inbox()
+            self._approval.abandon(f"run is {stage}")
+        self._ended = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return status
+
+
+def _why(err: ActivityError) -> str:
+    cause = err.cause
+    message = str(cause) if cause is not None else str(err)
+    kind = getattr(cause, "type", None)
+    return f"{err.activity_type} gave up: {kind + ': ' if kind else ''}{message}"[:1000]
