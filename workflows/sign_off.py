@@ -160,6 +160,6 @@ class SignOffWorkflow:
 
 def _why(err: ActivityError) -> str:
     cause = err.cause
-    message = str(cause) if cause is not None else str(err)
+    message = getattr(cause, "message", None) or str(cause or err)
     kind = getattr(cause, "type", None)
-    return f"{err.activity_type} gave up: {kind + ': ' if kind else ''}{message}"[:1000]
+    return f"{err.activity_type} gave up{f' ({kind})' if kind else ''}: {message}"[:1000]

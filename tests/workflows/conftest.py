@@ -94,12 +94,19 @@ class Harness:
     async def finish(self, handle: WorkflowHandle) -> RunStatus:
         """The run's result, after checking its recorded history replays deterministically."""
         result = await handle.result()
+        await self.replay(handle)
+        return result
+
+    async def replay(self, handle: WorkflowHandle) -> None:
+        """Check a closed run's history replays; record it with TOLLGATE_RECORD_HISTORIES=1
+        (new histories only: committed ones are never re-recorded)."""
         history = await handle.fetch_history()
         await Replayer(workflows=WORKFLOWS).replay_workflow(history)
-        if RECORD_TO:  # refresh the committed histories: TOLLGATE_RECORD_HISTORIES=1 pytest ...
-            test = os.environ["PYTEST_CURRENT_TEST"].split("::")[-1].split(" ")[0]
-            (HISTORIES / f"{test}.json").write_text(history.to_json())
-        return result
+        test = os.environ["PYTEST_CURRENT_TEST"].split("::")[-1].split(" ")[0]
+        kind = (await handle.describe()).workflow_type
+        path = HISTORIES / (f"{test}.json" if kind == "MilestoneRun" else f"{test}.{kind}.json")
+        if RECORD_TO and not path.exists():
+            path.write_text(history.to_json())
 
     async def skip(self, duration: timedelta) -> None:
         await self.env.sleep(duration)
