@@ -99,7 +99,12 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    if worker:
+        client = await connect(settings.temporal_address, settings.temporal_namespace)
+    else:  # the API starts whether or not Temporal is up, and connects once it is
+        client = await Client.connect(
+            settings.temporal_address, namespace=settings.temporal_namespace, lazy=True
+        )
     engine = make_engine(settings.database_url)
     tasks = []
     running_worker = None

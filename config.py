@@ -2,7 +2,7 @@
 
 from functools import lru_cache
 
-from pydantic import field_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.documents import document_number
@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     data_dir: str = "data"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # Where clients reach the API: absolute URLs in responses start with it, never with the
+    # request's Host header. Defaults to http://{api_host}:{api_port}.
+    public_url: str = ""
     # Ports of the Temporal dev server that ``tollgate dev`` starts.
     dev_temporal_port: int = 7233
     dev_ui_port: int = 8233
@@ -27,12 +30,19 @@ class Settings(BaseSettings):
     issuer_prefix: str = "TG"
     # When the Schedule finalizes every non-empty draft (cron, UTC); "" disables the Schedule.
     finalize_cron: str = "0 0 1 * *"
+    # The IANA zone the cron is read in; each draft still waits for its own calendar's midnight.
+    finalize_timezone: str = "UTC"
 
     @field_validator("issuer_prefix")
     @classmethod
     def _prefix_forms_numbers(cls, prefix: str) -> str:
         document_number(f"{prefix}-CN", 2000, 1)  # raises a ValueError naming the rule
         return prefix
+
+    @model_validator(mode="after")
+    def _default_public_url(self) -> "Settings":
+        self.public_url = (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
+        return self
 
 
 @lru_cache

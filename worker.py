@@ -1,6 +1,7 @@
 """Builds the Temporal worker: the milestone-run workflow and its activities."""
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
@@ -14,12 +15,14 @@ from activities.credit_notes import CreditNoteActivities
 from activities.documents import DocumentActivities
 from activities.errors import PermanentErrors
 from activities.milestone_run import MilestoneRunActivities
+from activities.reconcile import ReconcileActivities
 from activities.run_ends import RunEndActivities
 from workflows.change_order import ChangeOrderApproval
 from workflows.clawback_watch import ClawbackWatch
 from workflows.closeout import EngagementCloseout
 from workflows.invoicing import FinalizeDrafts, FinalizeInvoice, IssueCreditNote
 from workflows.milestone_run import MilestoneRun
+from workflows.reconcile import Reconcile
 
 WORKFLOWS = [
     MilestoneRun,
@@ -29,6 +32,7 @@ WORKFLOWS = [
     EngagementCloseout,
     ChangeOrderApproval,
     ClawbackWatch,
+    Reconcile,
 ]
 
 
@@ -55,11 +59,7 @@ def activity_list(session_factory: sessionmaker[Session]) -> list:
 def invoicing_activities(session_factory: sessionmaker[Session]) -> list:
     documents = DocumentActivities(session_factory)
     credit_notes = CreditNoteActivities(session_factory)
-    return [
-        documents.finalize_invoice,
-        documents.list_non_empty_drafts,
-        credit_notes.issue_credit_note,
-    ]
+    return [*documents.all(), credit_notes.issue_credit_note]
 
 
 def build_worker(client: Client, session_factory: sessionmaker[Session], task_queue: str) -> Worker:
@@ -68,8 +68,13 @@ def build_worker(client: Client, session_factory: sessionmaker[Session], task_qu
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=activity_list(session_factory),
+        activities=[
+            *activity_list(session_factory),
+            ReconcileActivities(session_factory, client, task_queue).reconcile,
+        ],
         activity_executor=ThreadPoolExecutor(max_workers=8),
         max_concurrent_activities=8,
         interceptors=[PermanentErrors()],
+        # A crashed worker's runs move to a live one within seconds, not the SDK's default 10 s.
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
     )

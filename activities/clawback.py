@@ -25,12 +25,12 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from activities.approval import at_, calendar_of
 from activities.audit import SYSTEM_ACTOR, run_audit
 from activities.credit_notes import CreditLine, credited_so_far, issue_credit_note
+from config import get_settings
 from db.audit import evidence_refs
 from db.models import CreditNote, Invoice, InvoiceLine, KpiReport, new_id
 from domain.bonus import check_report
 from domain.calendar import Span, deadline_after, describe_span, parse_span
 from domain.credit import clawback_minor, creditable_minor
-from domain.documents import INVOICE_PREFIX
 from domain.money import format_minor
 from workflows import search_attributes as sa
 from workflows.approval import iso
@@ -56,8 +56,13 @@ def window_label(span: Span, start: datetime, end: datetime) -> str:
 
 
 class ClawbackActivities:
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(
+        self, session_factory: sessionmaker[Session], issuer_prefix: str | None = None
+    ) -> None:
         self._sessions = session_factory
+        # Clawback credit notes are numbered in the same series as every other credit note:
+        # the configured TOLLGATE_ISSUER_PREFIX unless the worker passes its own.
+        self._issuer_prefix = issuer_prefix or get_settings().issuer_prefix
 
     def all(self) -> list[Any]:
         return [
@@ -185,7 +190,9 @@ class ClawbackActivities:
             result = _earlier_clawback(session, watch)
             if result is None and invoice.status == "finalized":
                 credit = CreditLine(line.id, owed, description, details)
-                result = _credit_note(session, watch, invoice, line, credit, evidence, at)
+                result = _credit_note(
+                    session, watch, invoice, line, credit, evidence, at, self._issuer_prefix
+                )
             elif result is None:
                 result = _credit_line(session, watch, invoice, line, owed, description, details)
             result.detail = description
@@ -252,6 +259,7 @@ def _credit_note(
     credit: CreditLine,
     evidence: list[dict[str, str]],
     at: datetime,
+    issuer_prefix: str,
 ) -> ClawedBack:
     """A credit note for the clawback, capped at what earlier credit notes left on the line."""
     already = credited_so_far(session, invoice.id).get(line.id, 0)
@@ -267,7 +275,7 @@ def _credit_note(
         actor=SYSTEM_ACTOR,
         dedupe_key=watch.watch_id,
         at=at,
-        issuer_prefix=INVOICE_PREFIX,
+        issuer_prefix=issuer_prefix,
         evidence=evidence,
     )
     return ClawedBack(amount, invoice.id, credit_note_id=note.id)

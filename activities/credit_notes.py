@@ -100,7 +100,7 @@ def issue_credit_note(
     actor: str,
     dedupe_key: str,
     at: datetime,
-    issuer_prefix: str = "TG",
+    issuer_prefix: str,
     evidence: list[dict] | None = None,
 ) -> CreditNote:
     """Issue a numbered credit note (series "<prefix>-CN") in the caller's transaction.

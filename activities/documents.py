@@ -5,8 +5,8 @@ transaction that rolls back never burns one: the series stays gapless.
 """
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, select
@@ -26,7 +26,14 @@ from domain.documents import (
     due_date,
 )
 from domain.money import format_minor
-from workflows.invoicing import FinalizedInvoice, FinalizeRequest
+from workflows.approval import iso
+from workflows.invoicing import (
+    DraftsPass,
+    DueDrafts,
+    DueDraftsRequest,
+    FinalizedInvoice,
+    FinalizeRequest,
+)
 
 UTC_ZONE = ZoneInfo("UTC")
 
@@ -100,6 +107,14 @@ def line_engagements(session: Session, lines: Iterable[InvoiceLine]) -> dict[str
     return found
 
 
+def engagements_billed(session: Session, lines: Iterable[InvoiceLine]) -> Sequence[Engagement]:
+    """The engagements that invoice lines bill, by id."""
+    engaged = line_engagements(session, lines)
+    return session.scalars(
+        select(Engagement).where(Engagement.id.in_(set(engaged.values()))).order_by(Engagement.id)
+    ).all()
+
+
 def issue_zone(engagements: Sequence[Engagement]) -> ZoneInfo:
     """The time zone a document's dates are read in: the engagements' calendar zone when they
     all share one (the customer's local date), else UTC."""
@@ -151,10 +166,7 @@ def finalize_invoice(
             f"invoice {invoice.id} records a total of {invoice.total_minor} "
             f"but its lines add up to {total}"
         )
-    engaged = line_engagements(session, lines)
-    engagements = session.scalars(
-        select(Engagement).where(Engagement.id.in_(set(engaged.values()))).order_by(Engagement.id)
-    ).all()
+    engagements = engagements_billed(session, lines)
     issued_on = at.astimezone(issue_zone(engagements)).date()
     due_dates = [payment_due(e, at) for e in engagements]
     invoice.number = next_number(session, issuer_prefix, issued_on.year)
@@ -195,6 +207,43 @@ def non_empty_drafts(session: Session) -> list[str]:
     )
 
 
+def due_drafts(session: Session, req: DueDraftsRequest) -> DueDrafts:
+    """The next batch of a FinalizeDrafts pass: of the next `req.limit` non-empty drafts (in id
+    order after the pass's cursor), those whose local midnight of the boundary day falls in the
+    pass's (since, until]; later ones set when the next pass starts."""
+    at = at_(req.at)
+    progress = req.progress or DraftsPass(
+        boundary=at.astimezone(ZoneInfo(req.time_zone)).date().isoformat(), until=req.at
+    )
+    boundary, until = date.fromisoformat(progress.boundary), at_(progress.until)
+    since = at_(progress.since) if progress.since is not None else None
+    has_lines = exists().where(InvoiceLine.invoice_id == Invoice.id)
+    query = select(Invoice.id).where(Invoice.status == "draft", has_lines)
+    if progress.after is not None:
+        query = query.where(Invoice.id > progress.after)
+    drafts = session.scalars(query.order_by(Invoice.id).limit(req.limit)).all()
+    due, next_due = [], _instant(progress.next_due)
+    for invoice_id in drafts:
+        lines = session.scalars(select(InvoiceLine).where(InvoiceLine.invoice_id == invoice_id))
+        zone = issue_zone(engagements_billed(session, lines))
+        due_at = datetime.combine(boundary, time(0), tzinfo=zone)
+        if due_at > until:
+            next_due = min(next_due or due_at, due_at)
+        elif since is None or due_at > since:
+            due.append(invoice_id)
+    pass_done = len(drafts) < req.limit
+    moved = replace(
+        progress,
+        after=None if pass_done else drafts[-1],
+        next_due=iso(next_due) if next_due is not None else None,
+    )
+    return DueDrafts(due, moved, pass_done)
+
+
+def _instant(text: str | None) -> datetime | None:
+    return at_(text) if text is not None else None
+
+
 class DocumentActivities:
     def __init__(self, session_factory: sessionmaker[Session]) -> None:
         self._sessions = session_factory
@@ -223,7 +272,16 @@ class DocumentActivities:
         except (InvoiceNotFound, InvoiceEmpty, InvoiceInconsistent, InvalidDocumentNumber) as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
 
+    @activity.defn(name="list_due_drafts")
+    def list_due_drafts(self, req: DueDraftsRequest) -> DueDrafts:
+        with self._sessions.begin() as session:
+            return due_drafts(session, req)
+
     @activity.defn(name="list_non_empty_drafts")
     def list_non_empty_drafts(self) -> list[str]:
+        """For FinalizeDrafts runs started before its batches (see BATCHES_PATCH)."""
         with self._sessions.begin() as session:
             return non_empty_drafts(session)
+
+    def all(self) -> list:
+        return [self.finalize_invoice, self.list_due_drafts, self.list_non_empty_drafts]

@@ -12,6 +12,7 @@ from activities.audit import run_audit
 from db.audit import evidence_refs
 from db.models import Decision, Invoice, InvoiceLine, Milestone, RetentionEntry, Run, new_id
 from domain.billing import cumulative_charge
+from domain.bounds import fits_invoice
 from domain.money import format_minor, parse_percent
 from domain.success_fee import SuccessFee, parse_success_fee_terms, success_fee
 from workflows.contracts import Amounts, RunInput
@@ -23,12 +24,14 @@ class Posted:
     amounts: Amounts
 
 
-def open_draft(session: Session, customer_id: str, currency: str) -> Invoice:
+def open_draft(session: Session, customer_id: str, currency: str, adding_minor: int = 0) -> Invoice:
     """The customer's one open draft in this currency, created on first use.
 
     The draft row stays locked until the caller commits, as finalization locks it too: a line
     never lands on an invoice being finalized (after it is, the draft key is gone and a new
-    draft opens).
+    draft opens). A draft that cannot take `adding_minor` more without passing
+    MAX_INVOICE_MINOR gives up its key (it stays a draft, finalized as usual) and a fresh one
+    opens, so billing never overflows an invoice total.
     """
     key = f"{customer_id}:{currency}"
     query = (
@@ -38,8 +41,11 @@ def open_draft(session: Session, customer_id: str, currency: str) -> Invoice:
         .execution_options(populate_existing=True)
     )
     draft = session.scalars(query).first()
-    if draft is not None:
+    if draft is not None and fits_invoice(draft.total_minor, adding_minor):
         return draft
+    if draft is not None:
+        draft.draft_key = None
+        session.flush()
     try:
         with session.begin_nested():
             draft = Invoice(
@@ -61,11 +67,21 @@ def success_fee_of(run: RunInput) -> SuccessFee | None:
 
 
 def post_milestone_lines(session: Session, run: RunInput, at: datetime) -> Posted | None:
-    """Post gross and withheld retention for the run, once. None if nothing is left to bill."""
+    """Post gross and withheld retention for the run, once. None if nothing is left to bill.
+
+    The milestone row is locked before looking for the run's lines: an overlapping attempt of
+    the same activity waits for the first, then finds its lines and returns the same result.
+    """
+    milestone = session.scalars(
+        select(Milestone)
+        .where(Milestone.id == run.milestone_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
     existing = session.scalar(
         select(InvoiceLine).where(InvoiceLine.run_id == run.run_id, InvoiceLine.kind == "milestone")
     )
-    db_run = session.get_one(Run, run.run_id)
+    db_run = session.get_one(Run, run.run_id, populate_existing=True)
     if existing is not None:
         assert db_run.gross_minor is not None and db_run.retention_minor is not None
         return Posted(
@@ -76,9 +92,6 @@ def post_milestone_lines(session: Session, run: RunInput, at: datetime) -> Poste
                 db_run.gross_minor - db_run.retention_minor,
             ),
         )
-    milestone = session.scalars(
-        select(Milestone).where(Milestone.id == run.milestone_id).with_for_update()
-    ).one()
     percent = parse_percent(run.completion_percent)
     if Decimal(milestone.accepted_percent) >= percent:
         return None
@@ -90,7 +103,7 @@ def post_milestone_lines(session: Session, run: RunInput, at: datetime) -> Poste
         milestone.retention_held_minor,
         parse_percent(run.retention_percent),
     )
-    invoice = open_draft(session, run.customer_id, run.currency)
+    invoice = open_draft(session, run.customer_id, run.currency, charge.net_minor)
     decision_evidence = session.scalars(
         select(Decision.evidence_ids).where(Decision.run_id == run.run_id).order_by(Decision.id)
     ).all()

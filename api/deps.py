@@ -13,7 +13,10 @@ from temporalio.client import Client
 from api.problems import Problem
 from config import Settings
 from db.models import IntegrationToken, Principal
+from db.session import read_only_sessions
 from services.callers import Caller
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def hash_token(token: str) -> str:
@@ -25,7 +28,12 @@ def get_settings(request: Request) -> Settings:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    with request.app.state.session_factory() as session:
+    """A writer's session, or a read-only one for requests that change nothing (GET, HEAD):
+    on SQLite only writers take the write lock, so reads never queue behind it."""
+    sessions = request.app.state.session_factory
+    if request.method in READ_METHODS:
+        sessions = read_only_sessions(sessions)
+    with sessions() as session:
         yield session
 
 
@@ -44,7 +52,9 @@ TemporalDep = Annotated[Client, Depends(get_temporal)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_caller(request: Request, session: SessionDep, settings: SettingsDep) -> Caller:
+def get_caller(request: Request, settings: SettingsDep) -> Caller:
+    """Resolve the bearer token in a short read-only session of its own, so looking a token up
+    never holds a lock for the rest of the request."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -55,14 +65,17 @@ def get_caller(request: Request, session: SessionDep, settings: SettingsDep) -> 
     if settings.admin_token and hmac.compare_digest(token, settings.admin_token):
         return Caller("admin", "admin")
     digest = hash_token(token)
-    principal_id = session.scalar(select(Principal.id).where(Principal.token_hash == digest))
-    if principal_id is not None:
-        return Caller("principal", principal_id)
-    integration = session.scalar(
-        select(IntegrationToken).where(IntegrationToken.token_hash == digest)
-    )
+    with read_only_sessions(request.app.state.session_factory)() as session:
+        principal_id = session.scalar(select(Principal.id).where(Principal.token_hash == digest))
+        if principal_id is not None:
+            return Caller("principal", principal_id)
+        integration = session.execute(
+            select(IntegrationToken.id, IntegrationToken.engagement_id).where(
+                IntegrationToken.token_hash == digest
+            )
+        ).first()
     if integration is not None:
-        return Caller("integration", integration.id, integration.engagement_id)
+        return Caller("integration", *integration)
     raise Problem(401, "unauthenticated", "Unauthenticated", "The token is not recognised.")
 
 

@@ -1,5 +1,6 @@
 """Request bodies. Unknown fields are refused; money is a strict non-negative int; percents are
-decimal strings; each rule is checked by the domain function that owns it."""
+decimal strings; each rule is checked by the domain function that owns it. Every amount, text,
+list and KPI payload is bounded (``domain.bounds``), so nothing accepted can fail later."""
 
 from collections.abc import Callable
 from datetime import date, datetime
@@ -21,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from domain.bounds import MAX_AMOUNT_MINOR, MAX_DECIMAL_CHARS, MAX_KPI_NAME_CHARS, MAX_KPIS
 from domain.calendar import BusinessCalendar, parse_span, validate_calendar
 from domain.criteria import OPERATORS, Criterion, validate_criterion
 from domain.dependencies import find_cycle, unknown_dependencies
@@ -68,7 +70,13 @@ def _kpi_value(value: Any) -> str:
     """KPIs are decimal strings (or integers); floats are refused so nothing is rounded silently."""
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise PydanticCustomError("kpi", 'a KPI value must be a decimal string such as "0.4"')
+    if isinstance(value, int) and abs(value) >= 10**MAX_DECIMAL_CHARS:
+        raise PydanticCustomError("kpi", f"a KPI value has at most {MAX_DECIMAL_CHARS} digits")
     text = str(value)
+    if len(text) > MAX_DECIMAL_CHARS:
+        raise PydanticCustomError(
+            "kpi", f"a KPI value is at most {MAX_DECIMAL_CHARS} characters long"
+        )
     try:
         if not Decimal(text).is_finite():
             raise InvalidOperation
@@ -80,11 +88,15 @@ def _kpi_value(value: Any) -> str:
 Percent = Annotated[str, Field(strict=True, max_length=16), _checked_by(parse_percent, "percent")]
 Currency = Annotated[str, Field(strict=True), _checked_by(currency_exponent, "currency")]
 Span = Annotated[dict[str, Any] | None, _checked_by(parse_span, "duration")]
-MinorAmount = Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]  # a BIGINT column
+MinorAmount = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT_MINOR)]
 Name = Annotated[str, Field(strict=True, min_length=1, max_length=200)]
 Id = Annotated[str, Field(strict=True, min_length=1, max_length=120)]
 RoleName = Annotated[str, Field(strict=True, min_length=1, max_length=100)]
 KpiValue = Annotated[str, BeforeValidator(_kpi_value)]
+KpiName = Annotated[str, Field(strict=True, min_length=1, max_length=MAX_KPI_NAME_CHARS)]
+Kpis = Annotated[dict[KpiName, KpiValue], Field(max_length=MAX_KPIS)]
+Text = Annotated[str, Field(strict=True, max_length=2000)]
+Ids = Annotated[list[Id], Field(max_length=100)]
 
 
 class PrincipalIn(Strict):
@@ -100,10 +112,10 @@ class CustomerIn(Strict):
 
 
 class CalendarIn(Strict):
-    country: str | None = None
-    subdivision: str | None = None
-    timezone: str = "UTC"
-    extra_holidays: list[date] = []
+    country: Annotated[str, Field(max_length=10)] | None = None
+    subdivision: Annotated[str, Field(max_length=10)] | None = None
+    timezone: Annotated[str, Field(max_length=64)] = "UTC"
+    extra_holidays: Annotated[list[date], Field(max_length=1000)] = []
 
     @model_validator(mode="after")
     def _known(self) -> "CalendarIn":
@@ -119,9 +131,10 @@ class CalendarIn(Strict):
 
 
 class ApprovalIn(Strict):
-    roles: dict[RoleName, list[Id]] = Field(min_length=1)
-    escalation: dict[RoleName, list[Id]] = {}
-    client_roles: list[str] | None = Field(
+    roles: dict[RoleName, Ids] = Field(min_length=1, max_length=20)
+    escalation: Annotated[dict[RoleName, Ids], Field(max_length=20)] = {}
+    client_roles: list[RoleName] | None = Field(
+        max_length=20,
         default=None,
         description="Roles deemed to accept by silence; defaults to client_ap when present.",
     )
@@ -155,10 +168,10 @@ class RetentionIn(Strict):
 
 class CriterionIn(Strict):
     id: Id
-    description: str = ""
-    metric: str | None = None
+    description: Text = ""
+    metric: KpiName | None = None
     op: Literal[OPERATORS] | None = None  # type: ignore[valid-type]
-    threshold: str | None = None
+    threshold: Annotated[str, Field(max_length=MAX_DECIMAL_CHARS)] | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> "CriterionIn":
@@ -170,7 +183,7 @@ class CriterionIn(Strict):
 
 
 class KpiGateIn(Strict):
-    metric: Annotated[str, Field(min_length=1)]
+    metric: KpiName
     op: Literal[OPERATORS]  # type: ignore[valid-type]
     threshold: KpiValue
 
@@ -235,12 +248,12 @@ class MilestoneIn(Strict):
     fee_minor: Annotated[MinorAmount | None, Field(validate_default=True)] = None
     fee_percent_of: Annotated[FeePercentOfIn | None, Field(validate_default=True)] = None
     trigger: Literal["manual", "automatic", "both"] = "manual"
-    depends_on: list[DependencyIn] = []
+    depends_on: Annotated[list[DependencyIn], Field(max_length=100)] = []
     deadline: AwareDatetime | None = None
     clawback: ClawbackIn | None = None
     success_fee: Annotated[dict[str, Any] | None, Field(validate_default=True)] = None
     allow_partial: StrictBool = False
-    acceptance_criteria: list[CriterionIn] = []
+    acceptance_criteria: Annotated[list[CriterionIn], Field(max_length=100)] = []
 
     @field_validator("fee_minor")
     @classmethod
@@ -350,7 +363,7 @@ class EngagementIn(Strict):
     currency: Currency
     retention: RetentionIn = RetentionIn()
     approval: ApprovalIn
-    milestones: list[MilestoneIn] = Field(min_length=1)
+    milestones: list[MilestoneIn] = Field(min_length=1, max_length=500)
     payment_terms: Span = None
 
     @field_validator("milestones")
@@ -384,17 +397,17 @@ class EngagementIn(Strict):
 class TriggerIn(Strict):
     source: Annotated[str, Field(strict=True, max_length=200)] = "api"
     completion_percent: Percent = "100"
-    kpis: dict[str, KpiValue] = {}
-    evidence_ids: list[Id] = []
+    kpis: Kpis = {}
+    evidence_ids: Ids = []
     external_ref: Annotated[str, Field(max_length=200)] | None = None
-    note: Annotated[str, Field(max_length=2000)] | None = None
+    note: Text | None = None
 
 
 class DecisionIn(Strict):
     role: Id
     decision: Literal["approve", "reject"]
     comment: Annotated[str, Field(strict=True, max_length=4000)] = ""
-    evidence_ids: list[Id] = []
+    evidence_ids: Ids = []
 
     @model_validator(mode="after")
     def _reasoned_rejection(self) -> "DecisionIn":
@@ -431,7 +444,7 @@ class CloseoutIn(Strict):
 
 class CreditLineIn(Strict):
     invoice_line_id: Id
-    amount_minor: Annotated[StrictInt, Field(gt=0, le=2**63 - 1)]  # positive: how much to credit
+    amount_minor: Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT_MINOR)]  # how much to credit
     description: Annotated[str, Field(strict=True, min_length=1, max_length=2000)] | None = None
 
 
@@ -465,8 +478,8 @@ class MilestoneChangeIn(Strict):
     fee_minor: MinorAmount | None = None
     trigger: Literal["manual", "automatic", "both"] | None = None
     allow_partial: StrictBool | None = None
-    acceptance_criteria: list[CriterionIn] | None = None
-    depends_on: list[DependencyIn] | None = None
+    acceptance_criteria: Annotated[list[CriterionIn], Field(max_length=100)] | None = None
+    depends_on: Annotated[list[DependencyIn], Field(max_length=100)] | None = None
     deadline: Annotated[AwareDatetime | None, BeforeValidator(_timestamp_text)] = None
 
     @model_validator(mode="after")
@@ -490,7 +503,7 @@ class MilestoneChangeIn(Strict):
 class ChangesIn(Strict):
     update: list[MilestoneChangeIn] = Field(default=[], max_length=100)
     add: list[MilestoneIn] = Field(default=[], max_length=100)
-    remove: list[Id] = Field(default=[], max_length=100)
+    remove: Ids = []
 
     def as_changes(self) -> dict[str, Any]:
         return {
@@ -515,7 +528,11 @@ class ChangeOrderIn(Strict):
 class KpiReportIn(Strict):
     """A KPI measurement about a billed bonus, checked by its clawback watch."""
 
-    kpis: dict[Annotated[str, Field(min_length=1, max_length=100)], KpiValue] = Field(min_length=1)
-    evidence_ids: list[Id] = []
+    kpis: Kpis = Field(min_length=1)
+    evidence_ids: Ids = []
     source: Annotated[str, Field(strict=True, max_length=200)] = "api"
     note: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class CancelIn(Strict):
+    reason: Annotated[str, Field(strict=True, min_length=1, max_length=2000, pattern=r"\S")]

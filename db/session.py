@@ -1,10 +1,25 @@
-"""Engines and session factories for PostgreSQL (psycopg 3) and SQLite."""
+"""Engines and session factories for PostgreSQL (psycopg 3) and SQLite.
 
+Sessions are either writers (the default) or read-only. On SQLite a writer's transaction takes
+the database's one write lock as it begins; a read-only transaction never does, so reads keep
+flowing (WAL snapshots) while a writer works. On PostgreSQL a read-only transaction is
+``READ ONLY``. On both, a write in a read-only session fails loudly instead of taking locks.
+"""
+
+from functools import cache
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+READ_ONLY = "tollgate_read_only"  # execution option the SQLite ``begin`` hook reads
+
+# SQLite connections are file handles, and what serializes SQLite is its write lock, not the
+# number of connections: a small pool only turns load into 30 s "QueuePool limit" time-outs.
+# Keep 20 open, allow 80 more under bursts (the API's thread pool and the worker's activities
+# stay well below 100 together), and wait as long as SQLite's own busy time-out.
+SQLITE_POOL = {"pool_size": 20, "max_overflow": 80, "pool_timeout": 30}
 
 
 def normalize_url(url: str) -> str:
@@ -20,9 +35,11 @@ def make_engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
     database = make_url(url).database
-    if database and database != ":memory:":
+    in_memory = not database or database == ":memory:"
+    if not in_memory:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    pool = {} if in_memory else SQLITE_POOL  # in memory: one connection per thread
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **pool)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -35,13 +52,31 @@ def make_engine(url: str) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
-        # Take the write lock up front: a deferred transaction that reads, then writes, can fail
-        # with "database is locked" instead of waiting when two API/worker writers meet.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    def _begin(conn) -> None:  # type: ignore[no-untyped-def]
+        if conn.get_execution_options().get(READ_ONLY):
+            # A deferred transaction reads from a WAL snapshot and takes no lock at all.
+            conn.exec_driver_sql("PRAGMA query_only=ON")
+            conn.exec_driver_sql("BEGIN DEFERRED")
+        else:
+            # A writer takes the write lock up front: a deferred transaction that reads, then
+            # writes, fails with "database is locked" instead of waiting when two writers meet.
+            conn.exec_driver_sql("PRAGMA query_only=OFF")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+def make_session_factory(engine: Engine, read_only: bool = False) -> sessionmaker[Session]:
+    """Sessions on ``engine``; ``read_only`` ones never take SQLite's write lock."""
+    if read_only:
+        options = {READ_ONLY: True}
+        if engine.dialect.name == "postgresql":
+            options["postgresql_readonly"] = True
+        engine = engine.execution_options(**options)
     return sessionmaker(engine, expire_on_commit=False)
+
+
+@cache
+def read_only_sessions(sessions: sessionmaker[Session]) -> sessionmaker[Session]:
+    """The read-only twin of a writers' factory: same engine, same pool."""
+    return make_session_factory(sessions.kw["bind"], read_only=True)

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 import isodate
+from holidays import HolidayBase
 
 _ONE_DAY = timedelta(days=1)
-_SATURDAY = 5
 
 
 class InvalidCalendar(ValueError):
@@ -23,7 +23,9 @@ class InvalidCalendar(ValueError):
 
 @dataclass(frozen=True)
 class BusinessCalendar:
-    """Weekends are never business days; public holidays only when a country is set."""
+    """Business days as the `holidays` package knows them for `country` (its weekend, e.g.
+    Friday–Saturday in IL, its public holidays, its weekend working days), minus
+    `extra_holidays`. Without a country: Monday to Friday, no public holidays."""
 
     country: str | None = None
     subdivision: str | None = None
@@ -50,15 +52,14 @@ def validate_calendar(cal: BusinessCalendar) -> None:
 
 
 def is_business_day(day: date, cal: BusinessCalendar) -> bool:
-    """True unless `day` is a weekend, a public holiday of the calendar, or an extra holiday."""
+    """True unless `day` is a weekend day or public holiday of the calendar's country (the
+    package's rules for that date), or one of the calendar's extra holidays."""
     if isinstance(day, datetime):
         # datetime is a date subclass but never equals one, so holiday lookups would miss.
         raise TypeError(f"is_business_day takes a date, not a datetime: {day!r}")
-    if day.weekday() >= _SATURDAY or day in cal.extra_holidays:
+    if day in cal.extra_holidays:
         return False
-    if cal.country is None:
-        return True
-    return day not in _public_holidays(cal.country, cal.subdivision, day.year)
+    return _country_days(cal.country, cal.subdivision, day.year).is_working_day(day)
 
 
 def add_business_days(start: datetime, days: int, cal: BusinessCalendar) -> datetime:
@@ -155,13 +156,18 @@ def describe_span(span: Span) -> str:
 
 
 @lru_cache(maxsize=512)
-def _public_holidays(country: str, subdivision: str | None, year: int) -> frozenset[date]:
-    # Includes days "observed" in this year for another year's holiday (e.g. Dec 31).
+def _country_days(country: str | None, subdivision: str | None, year: int) -> HolidayBase:
+    """The package's calendar for `year`, with the years either side loaded too: a holiday
+    observed across New Year, or a weekend working day moved from a neighbouring year, is
+    then known. Built with expand=False, so lookups never mutate it (it is shared between
+    threads) and `is_working_day` is only asked about dates of `year`."""
+    years = range(year - 1, year + 2)
+    if country is None:
+        return HolidayBase(years=years, expand=False)
     try:
-        calendar = holidays.country_holidays(country, subdiv=subdivision, years=year)
+        return holidays.country_holidays(country, subdiv=subdivision, years=years, expand=False)
     except NotImplementedError as exc:
         raise InvalidCalendar(str(exc)) from exc
-    return frozenset(calendar.keys())
 
 
 def _zone(name: str) -> ZoneInfo:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from decimal import Decimal, DecimalException, Inexact, localcontext
 
+from domain.bounds import MAX_AMOUNT_MINOR, MAX_DECIMAL_CHARS
 from domain.money import (
     InvalidAmount,
     InvalidPercent,
@@ -132,7 +133,8 @@ def success_fee(terms: SuccessFeeTerms, measured: str, currency: str) -> Success
     `measured` is a decimal string in major units; it may have more decimals than the
     currency, since the single rounding happens on the fee itself. The raw fee is
     percent * (measured - baseline), rounded half up once; then the floor, the cap and
-    finally zero bound it, so the fee is never negative.
+    finally zero bound it, so the fee is never negative. A measurement beyond
+    MAX_AMOUNT_MINOR, or a fee that would be, is refused: nothing out of bounds is billed.
     """
     percent = _percent_value(terms.percent)
     _metric(terms.metric)
@@ -143,6 +145,10 @@ def success_fee(terms: SuccessFeeTerms, measured: str, currency: str) -> Success
     if not isinstance(measured, str) or not _SIGNED_DECIMAL.fullmatch(measured):
         raise InvalidSuccessFee(
             f"measured {terms.metric} must be a decimal string like '150000.00', got {measured!r}"
+        )
+    if len(measured) > MAX_DECIMAL_CHARS:
+        raise InvalidSuccessFee(
+            f"measured {terms.metric} has too many digits (at most {MAX_DECIMAL_CHARS} characters)"
         )
 
     try:
@@ -155,6 +161,11 @@ def success_fee(terms: SuccessFeeTerms, measured: str, currency: str) -> Success
         raise InvalidSuccessFee(
             f"measured {terms.metric} {measured!r} has too many digits to bill exactly"
         ) from exc
+    if abs(measured_minor) > MAX_AMOUNT_MINOR:
+        raise InvalidSuccessFee(
+            f"measured {terms.metric} {measured!r} is beyond the maximum of "
+            f"{MAX_AMOUNT_MINOR} minor units"
+        )
     raw = round_half_up(exact)
 
     amount: int = raw
@@ -165,6 +176,11 @@ def success_fee(terms: SuccessFeeTerms, measured: str, currency: str) -> Success
         amount, clamped = cap_minor, "cap"
     if amount < 0:
         amount, clamped = 0, "zero"
+    if amount > MAX_AMOUNT_MINOR:
+        raise InvalidSuccessFee(
+            f"measured {terms.metric} {measured!r} earns a fee of {amount} minor units, beyond "
+            f"the maximum of {MAX_AMOUNT_MINOR}; a cap_minor bounds it"
+        )
     return SuccessFee(
         amount_minor=amount,
         raw_minor=raw,
@@ -212,10 +228,16 @@ def _baseline(value: object, currency: str) -> str:
             f"baseline must be a decimal string in major units like '120000.00', "
             f"got {type(value).__name__}"
         )
+    if len(value) > MAX_DECIMAL_CHARS:
+        raise InvalidSuccessFee(f"baseline must be at most {MAX_DECIMAL_CHARS} characters long")
     try:
-        parse_major(value, currency)
+        minor = parse_major(value, currency)
     except InvalidAmount as exc:
         raise InvalidSuccessFee(f"baseline: {exc}") from exc
+    if abs(minor) > MAX_AMOUNT_MINOR:
+        raise InvalidSuccessFee(
+            f"baseline {value!r} is beyond the maximum of {MAX_AMOUNT_MINOR} minor units"
+        )
     return value
 
 
@@ -226,6 +248,8 @@ def _bound(name: str, value: object) -> int | None:
         raise InvalidSuccessFee(
             f"{name} must be a non-negative int of minor units or null, got {value!r}"
         )
+    if value > MAX_AMOUNT_MINOR:
+        raise InvalidSuccessFee(f"{name} must be at most {MAX_AMOUNT_MINOR} minor units")
     return value
 
 

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
@@ -30,6 +31,8 @@ class Stack:
     admin_token: str
     sessions: sessionmaker[Session]
     backend: str
+    temporal: Client
+    task_queue: str
 
     def auth(self, token: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token or self.admin_token}"}
@@ -148,7 +151,9 @@ async def serve_stack(
             build_worker(env.client, sessions, settings.task_queue),
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
         ):
-            yield Stack(http, settings.admin_token or "", sessions, backend)
+            yield Stack(
+                http, settings.admin_token or "", sessions, backend, env.client, settings.task_queue
+            )
         server.should_exit = True
         await serving
         engine.dispose()

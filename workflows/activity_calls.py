@@ -1,5 +1,6 @@
 """How every workflow calls its activities: by name, with a readable summary for the Temporal UI,
-a one-minute attempt timeout, and retries that are bounded and stop at errors retrying can't fix.
+a short attempt timeout (database work takes milliseconds; a killed worker's attempt is retried
+after it), and retries that are bounded and stop at errors retrying can't fix.
 
 Retries by kind: an activity raises its business errors, and every permanent error (bad data,
 integrity, overflow, not found — see ``activities/errors.py``), as non-retryable; anything else is
@@ -18,6 +19,7 @@ from temporalio.common import RetryPolicy
 ActivityCall = Callable[[str, Any, type | None, str], Awaitable[Any]]
 
 PERMANENT = "PermanentError"
+ATTEMPT_TIMEOUT = timedelta(seconds=15)
 # 1 + 2 + 4 + … + 60 s: about twenty minutes of a database or network outage is ridden out.
 TRANSIENT_ATTEMPTS = 25
 # The way out itself (recording a run's end) is more patient: about forty-five minutes.
@@ -41,7 +43,7 @@ def activity_caller(
             name,
             args=[] if arg is None else [arg],
             result_type=result_type,
-            start_to_close_timeout=timedelta(seconds=60),
+            start_to_close_timeout=ATTEMPT_TIMEOUT,
             retry_policy=retry,
             summary=summary,
         )

@@ -5,6 +5,7 @@ activities/credit_notes.py), each one transaction, idempotent under retries.
 """
 
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -23,6 +24,7 @@ _activity = activity_caller(
     "CreditRefused",
 )
 FINALIZE_DRAFTS_SCHEDULE_ID = "tollgate-finalize-drafts"
+BATCHES_PATCH = "finalize-drafts-in-batches-at-local-midnight"
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,47 @@ class FinalizedInvoice:
 
 
 @dataclass
+class DraftsPass:
+    """Where a FinalizeDrafts run is, carried across continue-as-new.
+
+    A draft falls due at local midnight of `boundary` on its own calendar. Each pass finalizes
+    the drafts that fell due in (`since`, `until`], examining them `after` a cursor in id order;
+    the next pass starts at `next_due`, the earliest due instant still ahead.
+    """
+
+    boundary: str  # ISO date: the first day of the new period
+    until: str
+    since: str | None = None
+    after: str | None = None
+    next_due: str | None = None
+
+
+@dataclass
 class FinalizeDraftsInput:
     issuer_prefix: str
     actor: str = "schedule"
+    # The Schedule's time zone: its local date when the run starts is the period boundary.
+    time_zone: str = "UTC"
+    batch_size: int = 100  # drafts examined (so at most finalized) per activity call
+    batches_per_run: int = 20  # then continue as new, or sooner if Temporal suggests it
+    progress: DraftsPass | None = None  # set only by continue-as-new
+
+
+@dataclass
+class DueDraftsRequest:
+    time_zone: str
+    progress: DraftsPass | None  # None: the first pass, due by `at`, boundary from time_zone
+    at: str
+    limit: int
+
+
+@dataclass
+class DueDrafts:
+    """One batch of a pass: `progress` moved on past the drafts it examined."""
+
+    invoice_ids: list[str]
+    progress: DraftsPass
+    pass_done: bool
 
 
 @dataclass
@@ -109,16 +149,41 @@ class FinalizeInvoice:
 class FinalizeDrafts:
     """Finalize every draft that has lines (run by the Schedule); empty drafts stay open.
 
-    Returns the numbers issued by this run, in order.
+    Each draft is finalized once its own calendar's local date has reached the period boundary
+    (the Schedule's local date at the start), so it is dated on that first day and numbered in
+    that year: a New York draft waits for midnight in New York, not in UTC. Drafts come in
+    batches, and the run continues as new before its history grows large.
+
+    Returns the numbers issued by this execution (since its last continue-as-new), in order.
     """
 
     @workflow.run
     async def run(self, inp: FinalizeDraftsInput) -> list[str]:
-        drafts: list[str] = await _activity(
-            "list_non_empty_drafts", None, list[str], "list drafts with lines"
-        )
+        if not workflow.patched(BATCHES_PATCH):
+            return await self._all_at_once(inp)  # runs started before batches, until they end
+        progress, numbers = inp.progress, []
+        for _ in range(inp.batches_per_run):
+            request = DueDraftsRequest(inp.time_zone, progress, iso(workflow.now()), inp.batch_size)
+            batch: DueDrafts = await _activity(
+                "list_due_drafts", request, DueDrafts, "list drafts due for finalizing"
+            )
+            numbers += await self._finalize_each(batch.invoice_ids, inp)
+            progress = batch.progress
+            if batch.pass_done:
+                if progress.next_due is None:
+                    return numbers
+                ahead = datetime.fromisoformat(progress.next_due) - workflow.now()
+                if ahead > timedelta(0):
+                    summary = f"wait for drafts due at {progress.next_due}"
+                    await workflow.sleep(ahead, summary=summary)
+                progress = DraftsPass(progress.boundary, iso(workflow.now()), progress.until)
+            if workflow.info().is_continue_as_new_suggested():
+                break
+        workflow.continue_as_new(replace(inp, progress=progress))
+
+    async def _finalize_each(self, invoice_ids: list[str], inp: FinalizeDraftsInput) -> list[str]:
         numbers = []
-        for invoice_id in drafts:
+        for invoice_id in invoice_ids:
             try:
                 result: FinalizedInvoice = await _finalize(invoice_id, inp.issuer_prefix, inp.actor)
             except ActivityError as err:
@@ -128,6 +193,13 @@ class FinalizeDrafts:
             if result.newly:
                 numbers.append(result.number)
         return numbers
+
+    async def _all_at_once(self, inp: FinalizeDraftsInput) -> list[str]:
+        """The commands of runs started before BATCHES_PATCH: every draft, in one history."""
+        drafts: list[str] = await _activity(
+            "list_non_empty_drafts", None, list[str], "list drafts with lines"
+        )
+        return await self._finalize_each(drafts, inp)
 
 
 @workflow.defn

@@ -5,6 +5,8 @@ always carries the current cron, task queue and issuer prefix. Several workers s
 are fine: whoever loses the creation race updates the same Schedule.
 """
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from temporalio.client import (
     Client,
     Schedule,
@@ -23,19 +25,31 @@ from temporalio.service import RPCError, RPCStatusCode
 from workflows.invoicing import FINALIZE_DRAFTS_SCHEDULE_ID, FinalizeDrafts, FinalizeDraftsInput
 
 
-def finalize_schedule(task_queue: str, cron: str, issuer_prefix: str) -> Schedule:
+def finalize_schedule(
+    task_queue: str, cron: str, issuer_prefix: str, time_zone: str = "UTC"
+) -> Schedule:
+    """The Schedule reads `cron` in `time_zone`; its run finalizes each draft once that draft's
+    own calendar has reached the same local date (so set the zone to the easternmost calendar's
+    to finalize every draft at its own local midnight)."""
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"TOLLGATE_FINALIZE_TIMEZONE must be an IANA time zone like 'America/New_York', "
+            f"got {time_zone!r}"
+        ) from exc
     return Schedule(
         action=ScheduleActionStartWorkflow(
             FinalizeDrafts.run,
-            FinalizeDraftsInput(issuer_prefix=issuer_prefix),
+            FinalizeDraftsInput(issuer_prefix=issuer_prefix, time_zone=time_zone),
             id="finalize-drafts",  # Temporal appends the scheduled time
             task_queue=task_queue,
             static_summary="Finalize every draft invoice that has lines",
         ),
-        spec=ScheduleSpec(cron_expressions=[cron]),
+        spec=ScheduleSpec(cron_expressions=[cron], time_zone_name=time_zone),
         # A batch still running when the next is due has the same drafts to do: skip it.
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-        state=ScheduleState(note=f"finalize non-empty drafts, cron {cron!r} (UTC)"),
+        state=ScheduleState(note=f"finalize non-empty drafts, cron {cron!r} ({time_zone})"),
     )
 
 
@@ -45,6 +59,7 @@ async def ensure_finalize_schedule(
     cron: str,
     issuer_prefix: str,
     *,
+    time_zone: str = "UTC",
     schedule_id: str = FINALIZE_DRAFTS_SCHEDULE_ID,
 ) -> ScheduleHandle | None:
     """Create or update the Schedule; an empty `cron` deletes it (finalizing by hand only)."""
@@ -56,7 +71,7 @@ async def ensure_finalize_schedule(
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
         return None
-    schedule = finalize_schedule(task_queue, cron, issuer_prefix)
+    schedule = finalize_schedule(task_queue, cron, issuer_prefix, time_zone)
     try:
         return await client.create_schedule(schedule_id, schedule)
     except ScheduleAlreadyRunningError:

@@ -5,10 +5,10 @@ from sqlalchemy import select
 
 from api.deps import CallerDep, SessionDep
 from api.problems import not_found
-from api.routes.engagements import load_engagement
 from api.views import audit_view
 from db.audit import verify_chain
 from db.models import AuditEvent, Milestone
+from services.access import load_engagement
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 

@@ -26,15 +26,16 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api.deps import AdminDep, CallerDep, SessionDep, SettingsDep, TemporalDep
+from api.links import link
 from api.problems import Problem, not_found
-from api.routes.engagements import load_engagement
-from api.runs import approval_policy
 from api.schemas import ChangeOrderIn, ChangesIn
 from api.views import change_order_view
 from db.audit import append_event
 from db.models import ChangeOrder, Engagement, Milestone, MilestoneDependency, Run, new_id
 from domain.change_orders import INVALID, MilestoneState, Refusal, check_changes
 from domain.success_fee import InvalidSuccessFee, parse_success_fee_terms
+from services.access import load_engagement
+from services.runs import approval_policy
 from workflows import search_attributes as sa
 from workflows.change_order import ChangeOrderApproval
 from workflows.contracts import ChangeOrderInput, RunStatus
@@ -78,9 +79,9 @@ async def propose_change_order(
         "engagement_id": order.engagement_id,
         "status": proposal.status,
         "base_version": order.base_version,
-        "status_url": str(request.url_for("get_run", run_id=order.run_id)),
-        "change_order_url": str(
-            request.url_for("get_change_order", change_order_id=order.change_order_id)
+        "status_url": link(request, "get_run", run_id=order.run_id),
+        "change_order_url": link(
+            request, "get_change_order", change_order_id=order.change_order_id
         ),
     }
     return JSONResponse(payload, status_code=202 if proposal.new else 200)

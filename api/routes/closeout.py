@@ -23,14 +23,15 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api.deps import AdminDep, Caller, CallerDep, SessionDep, SettingsDep, TemporalDep
-from api.problems import Problem, not_found
-from api.routes.engagements import load_engagement
-from api.runs import approval_policy, query_status
+from api.links import link
+from api.problems import Problem, not_found, temporal_unreachable
 from api.schemas import CloseoutIn
 from api.views import run_row_view, run_status_view
 from db.models import ChangeOrder, Engagement, Milestone, Run
 from db.types import utcnow
 from domain.calendar import describe_span, parse_span
+from services.access import load_engagement
+from services.runs import approval_policy, query_status
 from workflows import search_attributes as sa
 from workflows.closeout import EngagementCloseout
 from workflows.contracts import CloseoutInput, RunStatus, Waiver
@@ -54,8 +55,10 @@ async def post_closeout(
     closeout = await run_in_threadpool(request_closeout, session, caller, engagement_id, body)
     try:
         await start_closeout(temporal, settings.task_queue, closeout)
-    except RPCError as exc:
+    except Exception as exc:  # whatever stopped the start, the engagement must not stay closing
         await run_in_threadpool(abandon_closeout, session, closeout)
+        if not isinstance(exc, RPCError) and not temporal_unreachable(exc):
+            raise
         raise Problem(
             503,
             "temporal-unavailable",
@@ -67,7 +70,7 @@ async def post_closeout(
         "run_id": closeout.run_id,
         "engagement_id": closeout.engagement_id,
         "stage": "received",
-        "status_url": str(request.url_for("get_run", run_id=closeout.run_id)),
+        "status_url": link(request, "get_run", run_id=closeout.run_id),
     }
     return JSONResponse(payload, status_code=202)
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import AdminDep, CallerDep, SessionDep, hash_token
-from api.problems import Problem, invalid, not_found
+from api.problems import Problem, invalid
 from api.schemas import EngagementIn, MilestoneIn
 from api.views import engagement_version_view, engagement_view
 from db.audit import append_event
@@ -24,6 +24,7 @@ from db.models import (
 )
 from domain.bonus import bonus_fee_minor
 from domain.success_fee import InvalidSuccessFee, parse_success_fee_terms
+from services.access import load_engagement
 
 router = APIRouter(prefix="/v1/engagements", tags=["engagements"])
 
@@ -205,22 +206,3 @@ def create_integration_token(
     )
     session.commit()
     return {"id": record.id, "engagement_id": engagement.id, "token": token}
-
-
-def can_see(caller: CallerDep, engagement: Engagement) -> bool:
-    if caller.kind == "admin":
-        return True
-    if caller.kind == "integration":
-        return caller.engagement_id == engagement.id
-    approval = engagement.approval
-    grants = [*approval.get("roles", {}).values(), *approval.get("escalation", {}).values()]
-    return any(caller.id in ids for ids in grants)
-
-
-def load_engagement(session: SessionDep, engagement_id: str, caller: CallerDep) -> Engagement:
-    engagement = session.get(Engagement, engagement_id)
-    if engagement is None:
-        raise not_found("Engagement", engagement_id)
-    if not can_see(caller, engagement):
-        raise Problem(403, "forbidden", "Forbidden", "This token has no access to the engagement.")
-    return engagement

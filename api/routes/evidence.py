@@ -1,14 +1,19 @@
 import hashlib
+import unicodedata
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Response, UploadFile, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api.deps import CallerDep, SessionDep, SettingsDep
 from api.problems import Problem, not_found
-from api.routes.engagements import can_see
 from api.views import evidence_view
 from db.models import Engagement, Evidence, EvidenceBlob, EvidenceLink, new_id
+from services import evidence as evidence_service
+from services.access import can_see
+from services.callers import Caller
 
 router = APIRouter(prefix="/v1/evidence", tags=["evidence"])
 CHUNK = 1024 * 1024
@@ -72,34 +77,37 @@ def download_evidence(evidence_id: str, session: SessionDep, caller: CallerDep) 
         blob.content,
         media_type=evidence.content_type,
         headers={
-            "Content-Disposition": f'attachment; filename="{evidence.filename}"',
+            "Content-Disposition": content_disposition(evidence.filename),
+            "X-Content-Type-Options": "nosniff",
             "X-Content-SHA256": evidence.sha256,
         },
     )
 
 
-def link_evidence(session: SessionDep, evidence_ids: list[str], engagement_id: str) -> None:
-    """Check evidence ids exist (422 otherwise) and record that the engagement uses them."""
-    found = set(session.scalars(select(Evidence.id).where(Evidence.id.in_(evidence_ids))).all())
-    missing = [e for e in evidence_ids if e not in found]
-    if missing:
+def content_disposition(filename: str) -> str:
+    """RFC 6266: an ASCII ``filename`` for old clients and the exact name as UTF-8 ``filename*``.
+
+    Header values are latin-1, so a name such as ``报告.pdf`` cannot be sent as it is.
+    """
+    fallback = "".join(
+        c if " " <= c <= "~" and c not in '"\\' else "_"
+        for c in unicodedata.normalize("NFKD", filename)
+        if not unicodedata.combining(c)
+    )
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def link_evidence_or_422(
+    session: Session, evidence_ids: list[str], engagement_id: str, caller: Caller
+) -> None:
+    """Attach cited evidence to the engagement; a 422 naming each id it may not cite."""
+    try:
+        evidence_service.link_evidence(session, evidence_ids, engagement_id, caller)
+    except evidence_service.EvidenceNotLinkable as exc:
         raise Problem(
             422,
             "validation-error",
             "Invalid request",
-            f"unknown evidence {missing}",
-            [{"field": "evidence_ids", "message": f"unknown evidence {e!r}"} for e in missing],
-        )
-    linked = set(
-        session.scalars(
-            select(EvidenceLink.evidence_id).where(
-                EvidenceLink.engagement_id == engagement_id,
-                EvidenceLink.evidence_id.in_(evidence_ids),
-            )
-        ).all()
-    )
-    session.add_all(
-        EvidenceLink(evidence_id=e, engagement_id=engagement_id)
-        for e in dict.fromkeys(evidence_ids)
-        if e not in linked
-    )
+            str(exc),
+            [{"field": "evidence_ids", "message": m} for m in exc.errors.values()],
+        ) from exc

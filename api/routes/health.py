@@ -6,6 +6,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.deps import SessionDep, TemporalDep
+from api.problems import temporal_unreachable
 
 router = APIRouter(tags=["health"])
 
@@ -22,8 +23,9 @@ async def healthz(session: SessionDep, temporal: TemporalDep) -> JSONResponse:
     try:
         await temporal.service_client.check_health()
         checks["temporal"] = "ok"
-    except Exception as exc:
-        checks["temporal"] = f"error: {type(exc).__name__}"
+    except Exception as exc:  # the API still serves; endpoints that need Temporal answer 503
+        unreachable = temporal_unreachable(exc)
+        checks["temporal"] = "unreachable" if unreachable else f"error: {type(exc).__name__}"
     healthy = all(v == "ok" for v in checks.values())
     return JSONResponse(
         {"status": "ok" if healthy else "unavailable", **checks},

@@ -17,14 +17,15 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import CallerDep, SessionDep, TemporalDep
+from api.links import link
 from api.problems import Problem, invalid, not_found
-from api.routes.engagements import load_engagement
-from api.routes.evidence import link_evidence
-from api.runs import canonical_hash
+from api.routes.evidence import link_evidence_or_422
 from api.schemas import KpiReportIn
 from api.views import iso, watch_status_view
 from db.models import KpiReport, Milestone, new_id
 from domain.bonus import check_report
+from services.access import load_engagement
+from services.runs import canonical_hash
 from workflows.clawback_watch import ClawbackWatch, watch_id_for
 from workflows.contracts import KpiReportSignal, WatchStatus
 
@@ -79,7 +80,7 @@ async def post_kpi_report(
         "report_id": report.id,
         "milestone_id": target.milestone_id,
         "watch_id": target.watch_id,
-        "status_url": str(request.url_for("get_clawback", milestone_id=target.milestone_id)),
+        "status_url": link(request, "get_clawback", milestone_id=target.milestone_id),
     }
     return JSONResponse(payload, status_code=202 if target.earlier is None else 200)
 
@@ -184,7 +185,7 @@ async def _require_watching(temporal: Client, watch_id: str) -> None:
 def _store(
     session: Session, caller: CallerDep, target: Target, key: str, body: KpiReportIn
 ) -> KpiReport:
-    link_evidence(session, body.evidence_ids, target.engagement_id)
+    link_evidence_or_422(session, body.evidence_ids, target.engagement_id, caller)
     report = KpiReport(
         id=new_id("kpr"),
         milestone_id=target.milestone_id,

@@ -1,44 +1,35 @@
-from dataclasses import asdict, dataclass
-from decimal import Decimal
+"""Triggers, runs, decisions and cancellations over HTTP: thin doors onto ``services/``.
+
+No database transaction stays open while Temporal is called: each route does its reading and
+writing in a worker thread, commits, and only then talks to Temporal.
+"""
+
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from temporalio.converter import value_to_type
 from temporalio.service import RPCError
 
-from api.deps import CallerDep, SessionDep, SettingsDep, TemporalDep
-from api.problems import Problem, invalid, not_found
-from api.routes.engagements import load_engagement
-from api.routes.evidence import link_evidence
-from api.runs import (
-    canonical_hash,
-    query_status,
-    run_id_for,
-    snapshot,
-    start_run,
-    wait_for_decision,
-)
-from api.schemas import DecisionIn, TriggerIn
+from api.deps import AdminDep, CallerDep, SessionDep, SettingsDep, TemporalDep
+from api.links import link
+from api.problems import Problem, not_found
+from api.schemas import CancelIn, DecisionIn, TriggerIn
 from api.views import run_row_view, run_status_view
-from db.models import Engagement, Milestone, Run, Trigger, new_id
-from domain.money import parse_percent
-from domain.success_fee import InvalidSuccessFee, parse_success_fee_terms, success_fee
-from workflows.contracts import TERMINAL_STAGES, DecisionSignal, RunInput
-from workflows.milestone_run import MilestoneRun
+from db.models import Run
+from domain.lifecycle import TERMINAL_STAGES, RunStage
+from services.access import load_engagement
+from services.callers import Caller
+from services.evidence import EvidenceNotLinkable, check_citable, link_evidence
+from services.run_ends import end_run
+from services.runs import RunClosed, query_status, send_cancel, send_decision, start_run
+from services.triggers import Accepted, accept_trigger
+from workflows.contracts import CancelRequest, DecisionSignal
 
 router = APIRouter(prefix="/v1", tags=["runs"])
-
-
-@dataclass
-class Accepted:
-    run: RunInput
-    stage: str
-    new: bool
+MAX_KEY = 255
 
 
 @router.post("/milestones/{milestone_id}/triggers", status_code=202)
@@ -53,22 +44,10 @@ async def post_trigger(
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """Record the trigger once and start its run; a retry with the same key changes nothing."""
-    if not idempotency_key or not idempotency_key.strip():
-        raise Problem(
-            400,
-            "idempotency-key-required",
-            "Idempotency-Key required",
-            "Send an Idempotency-Key header (at most 255 characters) with every trigger.",
-        )
-    if len(idempotency_key) > 255:
-        raise Problem(
-            400,
-            "idempotency-key-too-long",
-            "Idempotency-Key too long",
-            "The Idempotency-Key header must be at most 255 characters.",
-        )
-    accepted = await run_in_threadpool(
-        accept_trigger, session, caller, milestone_id, idempotency_key, body
+    key = _idempotency_key(idempotency_key)
+    data = body.model_dump(mode="json")
+    accepted: Accepted = await run_in_threadpool(
+        accept_trigger, session, caller, milestone_id, key, data
     )
     try:
         await start_run(temporal, settings.task_queue, accepted.run)
@@ -77,155 +56,35 @@ async def post_trigger(
             503,
             "temporal-unavailable",
             "Run not started yet",
-            "The trigger is recorded but its run could not be started; retry with the "
-            "same Idempotency-Key.",
+            "The trigger is recorded and its run will be started as soon as Temporal is "
+            "reachable; retrying with the same Idempotency-Key is safe.",
         ) from exc
     run = accepted.run
     payload = {
         "run_id": run.run_id,
         "milestone_id": run.milestone_id,
         "stage": accepted.stage,
-        "status_url": str(request.url_for("get_run", run_id=run.run_id)),
+        "status_url": link(request, "get_run", run_id=run.run_id),
     }
     return JSONResponse(payload, status_code=202 if accepted.new else 200)
 
 
-def accept_trigger(
-    session: Session, caller: CallerDep, milestone_id: str, key: str, body: TriggerIn
-) -> Accepted:
-    milestone = session.get(Milestone, milestone_id)
-    if milestone is None:
-        raise not_found("Milestone", milestone_id)
-    engagement = load_engagement(session, milestone.engagement_id, caller)
-    if caller.kind == "principal":
+def _idempotency_key(value: str | None) -> str:
+    if not value or not value.strip():
         raise Problem(
-            403,
-            "forbidden",
-            "Forbidden",
-            "Triggers are posted with the admin token or an integration token.",
+            400,
+            "idempotency-key-required",
+            "Idempotency-Key required",
+            f"Send an Idempotency-Key header (at most {MAX_KEY} characters) with every trigger.",
         )
-    data = body.model_dump(mode="json")
-    body_hash = canonical_hash(data)
-    replay = _replay(session, milestone.id, key, body_hash)
-    if replay is not None:
-        return replay
-
-    percent = parse_percent(body.completion_percent)
-    if engagement.status != "active":
+    if len(value) > MAX_KEY:
         raise Problem(
-            409,
-            "engagement-closed",
-            "Engagement closed",
-            f"Engagement {engagement.id} is {engagement.status}; it takes no triggers.",
+            400,
+            "idempotency-key-too-long",
+            "Idempotency-Key too long",
+            f"The Idempotency-Key header must be at most {MAX_KEY} characters.",
         )
-    if milestone.status == "removed":
-        raise Problem(
-            409,
-            "milestone-removed",
-            "Milestone removed",
-            f"Milestone {milestone.key} was removed by a change order; it takes no triggers.",
-        )
-    if percent < 100 and not milestone.allow_partial:
-        raise invalid(
-            "completion_percent",
-            f"milestone {milestone.key} does not allow partial acceptance; send 100",
-        )
-    if milestone.success_fee is not None:
-        _check_measurement(milestone.success_fee, engagement.currency, body.kpis)
-    if milestone.status == "accepted":
-        raise Problem(
-            409,
-            "milestone-accepted",
-            "Milestone already accepted",
-            f"Milestone {milestone.key} is already fully accepted and billed.",
-        )
-    if percent <= Decimal(milestone.accepted_percent):
-        raise Problem(
-            409,
-            "percent-not-above-accepted",
-            "Nothing new to accept",
-            f"Milestone {milestone.key} is already accepted to "
-            f"{milestone.accepted_percent}%; a trigger must go above that.",
-        )
-    link_evidence(session, body.evidence_ids, engagement.id)
-
-    run_id = run_id_for(milestone.id, key)
-    claimed = session.execute(
-        update(Milestone)
-        .where(Milestone.id == milestone.id, Milestone.open_run_id.is_(None))
-        .values(open_run_id=run_id, status="in_review")
-    ).rowcount
-    if not claimed:
-        session.rollback()
-        replay = _replay(session, milestone.id, key, body_hash)  # a concurrent twin won
-        if replay is not None:
-            return replay
-        raise Problem(
-            409,
-            "open-run",
-            "Milestone has an open run",
-            f"Milestone {milestone.key} already has an open run "
-            f"({session.get_one(Milestone, milestone.id).open_run_id}).",
-        )
-    trigger = Trigger(
-        id=new_id("trg"),
-        milestone_id=milestone.id,
-        idempotency_key=key,
-        body_hash=body_hash,
-        body=data,
-        run_id=run_id,
-        actor=caller.actor,
-    )
-    run_input = snapshot(session, engagement, milestone, trigger.id, run_id, data)
-    session.add(trigger)
-    session.flush()
-    session.add(
-        Run(
-            id=run_id,
-            milestone_id=milestone.id,
-            engagement_id=engagement.id,
-            trigger_id=trigger.id,
-            snapshot=_as_json(run_input),
-        )
-    )
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        replay = _replay(session, milestone.id, key, body_hash)
-        if replay is None:
-            raise
-        return replay
-    return Accepted(run=run_input, stage="received", new=True)
-
-
-def _check_measurement(terms: dict[str, Any], currency: str, kpis: dict[str, str]) -> None:
-    """A success fee is billed from the trigger's measurement: it must be there, and billable."""
-    parsed = parse_success_fee_terms(terms, currency)
-    field = f"kpis.{parsed.metric}"
-    if parsed.metric not in kpis:
-        raise invalid(field, f"a success-fee trigger must report {parsed.metric}")
-    try:
-        success_fee(parsed, kpis[parsed.metric], currency)
-    except InvalidSuccessFee as exc:
-        raise invalid(field, str(exc)) from None
-
-
-def _replay(session: Session, milestone_id: str, key: str, body_hash: str) -> Accepted | None:
-    trigger = session.scalar(
-        select(Trigger).where(Trigger.milestone_id == milestone_id, Trigger.idempotency_key == key)
-    )
-    if trigger is None:
-        return None
-    if trigger.body_hash != body_hash:
-        raise Problem(
-            422,
-            "idempotency-key-reused",
-            "Idempotency-Key reused",
-            "This Idempotency-Key was used with a different body; use a new key.",
-        )
-    run = session.get_one(Run, trigger.run_id)
-    return Accepted(run=_from_json(run.snapshot), stage=run.stage, new=False)
+    return value
 
 
 @router.get("/runs/{run_id}", name="get_run")
@@ -243,86 +102,86 @@ async def get_run(
 async def post_decision(
     run_id: str, body: DecisionIn, session: SessionDep, caller: CallerDep, temporal: TemporalDep
 ) -> dict[str, Any]:
-    """Authorize here, then signal; the workflow validates again and audits what it ignores."""
-    run = await run_in_threadpool(_visible_run, session, caller, run_id)
+    """The workflow judges the decision (an Update) and the caller hears its verdict."""
     if caller.kind != "principal":
         raise Problem(403, "forbidden", "Forbidden", "Decisions are made with an approver's token.")
-    engagement = session.get_one(Engagement, run.engagement_id)
-    roles: dict[str, list[str]] = run.snapshot["policy"]["roles"]
-    escalation: dict[str, list[str]] = run.snapshot["policy"]["escalation"]
-    if body.role not in roles:
-        raise invalid("role", f"{body.role!r} is not a sign-off role of this engagement")
-    try:
-        status = await query_status(temporal, run.id)
-    except RPCError as exc:
-        if run.stage in TERMINAL_STAGES:
-            raise _closed(run.stage) from exc
-        raise Problem(
-            503,
-            "temporal-unavailable",
-            "Run unavailable",
-            "The run cannot be reached right now; retry shortly.",
-        ) from exc
-    if status.stage in TERMINAL_STAGES:
-        raise _closed(status.stage)
-    if body.role not in status.pending_roles:
-        if any(d.role == body.role for d in status.decisions):
-            raise Problem(
-                409,
-                "already-decided",
-                "Role already decided",
-                f"Role {body.role!r} has already decided on this run.",
-            )
-        raise Problem(
-            409,
-            "not-awaiting-approval",
-            "Run not awaiting approval",
-            f"The run is in stage {status.stage!r}.",
-        )
-    escalated = body.role in status.escalated_roles and caller.id in escalation.get(body.role, [])
-    if caller.id not in roles[body.role] and not escalated:
-        raise Problem(
-            403,
-            "forbidden",
-            "Forbidden",
-            f"Principal {caller.id} may not decide for {body.role!r}"
-            + ("" if body.role in status.escalated_roles else " (not escalated)")
-            + ".",
-        )
-    await run_in_threadpool(_link_and_commit, session, body.evidence_ids, engagement.id)
-    await temporal.get_workflow_handle(run.id).signal(
-        MilestoneRun.decide,
-        DecisionSignal(
-            role=body.role,
-            principal_id=caller.id,
-            decision=body.decision,
-            comment=body.comment,
-            evidence_ids=body.evidence_ids,
-        ),
+    run = await run_in_threadpool(_decidable_run, session, caller, run_id, body.evidence_ids)
+    signal = DecisionSignal(
+        role=body.role,
+        principal_id=caller.id,
+        decision=body.decision,
+        comment=body.comment,
+        evidence_ids=body.evidence_ids,
     )
-    return run_status_view(await wait_for_decision(temporal, run.id, body.role))
+    try:
+        status = await send_decision(temporal, run.id, signal)
+    except RunClosed:
+        raise await run_in_threadpool(_closed, session, run.id) from None
+    if body.evidence_ids:
+        await run_in_threadpool(_link, session, caller, run.engagement_id, body.evidence_ids)
+    return run_status_view(status)
 
 
-def _link_and_commit(session: Session, evidence_ids: list[str], engagement_id: str) -> None:
-    link_evidence(session, evidence_ids, engagement_id)
-    session.commit()
+@router.post("/runs/{run_id}/cancel", status_code=200)
+async def cancel_run(
+    run_id: str, body: CancelIn, session: SessionDep, caller: AdminDep, temporal: TemporalDep
+) -> dict[str, Any]:
+    """End a run ``cancelled`` with the reason; it releases what it held. Past sign-off (billing,
+    applying a change order, releasing retention) a run finishes instead: 409."""
+    run = await run_in_threadpool(_visible_run, session, caller, run_id)
+    try:
+        status = await send_cancel(temporal, run.id, CancelRequest(body.reason, caller.actor))
+    except RunClosed:
+        # No workflow to ask (never started, terminated, gone): the books are ended here.
+        return await run_in_threadpool(_cancel_without_workflow, session, run.id, body.reason)
+    return run_status_view(status)
 
 
-def _closed(stage: str) -> Problem:
-    return Problem(409, "run-closed", "Run closed", f"The run is closed ({stage}).")
-
-
-def _visible_run(session: Session, caller: CallerDep, run_id: str) -> Run:
+def _visible_run(session: Session, caller: Caller, run_id: str) -> Run:
     run = session.get(Run, run_id)
     if run is None:
         raise not_found("Run", run_id)
     load_engagement(session, run.engagement_id, caller)
+    session.commit()  # nothing stays open while Temporal is asked
     return run
 
 
-def _as_json(run_input: RunInput) -> dict[str, Any]:
-    return asdict(run_input)
+def _decidable_run(session: Session, caller: Caller, run_id: str, evidence_ids: list[str]) -> Run:
+    """The run, once the cited evidence is known to be citable (checked, not yet linked: a
+    decision the workflow refuses must change nothing)."""
+    run = _visible_run(session, caller, run_id)
+    try:
+        check_citable(session, evidence_ids, run.engagement_id, caller)
+    except EvidenceNotLinkable as exc:
+        errors = [{"field": "evidence_ids", "message": m} for m in exc.errors.values()]
+        raise Problem(422, "validation-error", "Invalid request", str(exc), errors) from None
+    finally:
+        session.commit()  # only read: ends the transaction without expiring ``run``
+    return run
 
 
-def _from_json(data: dict[str, Any]) -> RunInput:
-    return value_to_type(RunInput, data)
+def _link(session: Session, caller: Caller, engagement_id: str, evidence_ids: list[str]) -> None:
+    link_evidence(session, evidence_ids, engagement_id, caller)
+    session.commit()
+
+
+def _closed(session: Session, run_id: str) -> Problem:
+    run = session.get_one(Run, run_id)
+    session.refresh(run)
+    session.commit()
+    if run.stage in TERMINAL_STAGES:
+        return Problem(409, "run-closed", "Run closed", f"The run is closed ({run.stage}).")
+    return Problem(
+        503,
+        "run-unavailable",
+        "Run unavailable",
+        "The run's workflow is not running; an operator has been told (see the reconciler).",
+    )
+
+
+def _cancel_without_workflow(session: Session, run_id: str, reason: str) -> dict[str, Any]:
+    detail = f"cancelled by admin: {reason}"
+    if not end_run(session, run_id, RunStage.CANCELLED, detail, datetime.now(UTC), "admin"):
+        raise _closed(session, run_id)
+    session.commit()
+    return run_row_view(session, session.get_one(Run, run_id))

@@ -5,6 +5,7 @@ back, with the report as evidence; idempotency as for triggers; and every refusa
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -15,6 +16,8 @@ from db.models import KpiReport
 from tests.api.problems import assert_problem
 from tests.api.test_bonus_and_success_fees import LAUNCH_BONUS, engage, milestone_view
 from tests.conftest_stack import Example
+
+WATCH_DEADLINE = 30.0
 
 
 def reports(example: Example) -> int:
@@ -40,14 +43,39 @@ async def clawback(example: Example, milestone_id: str) -> dict[str, Any]:
     return response.json()
 
 
+async def watch_until(
+    example: Example, milestone_id: str, ready: Callable[[dict[str, Any]], bool], what: str
+) -> dict[str, Any]:
+    """The watch's view once `ready` holds for it, polled for at most WATCH_DEADLINE seconds.
+
+    The watch acts after the API answered 202, and its view follows the workflow: a report is
+    listed as soon as it is checked, before any clawback it causes, so a test waits for the
+    very state it asserts on.
+    """
+    seen: dict[str, Any] | None = None
+    try:
+        async with asyncio.timeout(WATCH_DEADLINE):
+            while True:
+                response = await example.stack.get(f"/v1/milestones/{milestone_id}/clawback")
+                if response.status_code == 200:
+                    seen = response.json()
+                    if ready(seen):
+                        return seen
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(
+            f"the watch of {milestone_id} never {what} within {WATCH_DEADLINE}s; last seen {seen}"
+        ) from None
+
+
 async def watched(example: Example, milestone_id: str, reports: int = 0) -> dict[str, Any]:
-    """The watch's status once it is running and has checked `reports` reports."""
-    for _ in range(300):
-        response = await example.stack.get(f"/v1/milestones/{milestone_id}/clawback")
-        if response.status_code == 200 and len(response.json()["reports"]) >= reports:
-            return response.json()
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"the watch of {milestone_id} never checked {reports} reports")
+    """The watch's view once it is running and has checked `reports` reports."""
+    return await watch_until(
+        example,
+        milestone_id,
+        lambda view: len(view["reports"]) >= reports,
+        f"checked {reports} reports",
+    )
 
 
 async def billed_bonus(example: Example) -> str:
@@ -87,7 +115,9 @@ async def test_a_report_that_breaks_the_kpi_claws_the_bonus_back_with_the_report
     breach = await post_report(example, milestone_id, body, idem="month-1")
     assert breach.status_code == 202, breach.text
 
-    status = await watched(example, milestone_id, 2)
+    status = await watch_until(
+        example, milestone_id, lambda view: view["stage"] != "watching", "ended"
+    )
     assert [(r["report_id"], r["outcome"]) for r in status["reports"]] == [
         (kept.json()["report_id"], "ok"),
         (breach.json()["report_id"], "breach"),

@@ -16,12 +16,14 @@ from domain.calendar import (
 )
 
 NEW_YORK = ZoneInfo("America/New_York")
+ISRAEL_ZONE = ZoneInfo("Asia/Jerusalem")
 US = BusinessCalendar(country="US", timezone="America/New_York")
 US_WITH_CHRISTMAS_EVE = BusinessCalendar(
     country="US", timezone="America/New_York", extra_holidays=(date(2026, 12, 24),)
 )
 CALIFORNIA = BusinessCalendar(country="US", subdivision="CA", timezone="America/Los_Angeles")
 PLAIN = BusinessCalendar()
+ISRAEL = BusinessCalendar(country="IL", timezone="Asia/Jerusalem")
 
 
 def ny(year: int, month: int, day: int, hour: int = 10, minute: int = 0) -> datetime:
@@ -63,6 +65,27 @@ def test_extra_holidays_are_not_business_days() -> None:
     assert not is_business_day(date(2026, 12, 24), US_WITH_CHRISTMAS_EVE)
 
 
+def test_israels_weekend_is_friday_and_saturday_so_sunday_is_a_business_day() -> None:
+    week = [date(2026, 11, 20 + offset) for offset in range(7)]  # Friday 20th to Thursday 26th
+    assert [is_business_day(day, ISRAEL) for day in week] == [False, False] + [True] * 5
+    assert [is_business_day(day, US) for day in week] == [True, False, False] + [True] * 3 + [False]
+
+
+@pytest.mark.parametrize(
+    ("day", "business"),
+    [
+        (date(2021, 12, 24), False),  # a Friday, weekend until the end of 2021
+        (date(2021, 12, 26), True),  # a Sunday, a working day until the end of 2021
+        (date(2022, 1, 7), True),  # a Friday, a working day from 2022
+        (date(2022, 1, 9), False),  # a Sunday, weekend from 2022
+    ],
+)
+def test_the_uae_weekend_moved_from_friday_saturday_to_saturday_sunday_in_2022(
+    day: date, business: bool
+) -> None:
+    assert is_business_day(day, BusinessCalendar(country="AE", timezone="Asia/Dubai")) is business
+
+
 def test_is_business_day_refuses_a_datetime() -> None:
     with pytest.raises(TypeError, match="not a datetime"):
         is_business_day(datetime(2026, 11, 23, tzinfo=UTC), US)
@@ -76,6 +99,33 @@ def test_one_business_day_after_a_friday_is_the_monday_at_the_same_local_time() 
     assert result == ny(2026, 11, 23)
     assert result.tzinfo is UTC
     assert result == datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 10:00 EST
+
+
+def jerusalem(year: int, month: int, day: int, hour: int = 10) -> datetime:
+    return datetime(year, month, day, hour, tzinfo=ZoneInfo("Asia/Jerusalem"))
+
+
+def test_business_days_in_israel_land_on_sunday_to_thursday() -> None:
+    # Thursday 19 November 2026 + 1 is Sunday the 22nd; + 5 is Thursday the 26th.
+    landed = [add_business_days(jerusalem(2026, 11, 19), n, ISRAEL) for n in range(1, 8)]
+    assert [moment.astimezone(ISRAEL_ZONE).date().day for moment in landed] == [
+        22, 23, 24, 25, 26, 29, 30
+    ]  # fmt: skip
+    assert {moment.astimezone(ISRAEL_ZONE).strftime("%a") for moment in landed} == {
+        "Sun", "Mon", "Tue", "Wed", "Thu"
+    }  # fmt: skip
+
+
+def test_the_same_business_days_in_the_us_land_on_monday_to_friday() -> None:
+    landed = [add_business_days(ny(2026, 11, 19), n, US) for n in range(1, 6)]
+    assert [moment.astimezone(NEW_YORK).strftime("%a %d") for moment in landed] == [
+        "Fri 20", "Mon 23", "Tue 24", "Wed 25", "Fri 27"  # Thanksgiving (Thu 26th) skipped
+    ]  # fmt: skip
+
+
+def test_israeli_holidays_are_skipped_like_weekends() -> None:
+    # Thursday 17 September 2026 + 2: Fri/Sat weekend, Sun 20th, then Yom Kippur (Mon 21st).
+    assert add_business_days(jerusalem(2026, 9, 17), 2, ISRAEL) == jerusalem(2026, 9, 22)
 
 
 def test_thanksgiving_is_skipped_but_the_day_after_counts_in_the_us() -> None:
@@ -142,19 +192,29 @@ def test_add_business_days_refuses_negative_or_bool_counts(days: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "cal",
+    ("cal", "day_off", "working_day"),
     [
-        PLAIN,
-        US,
-        CALIFORNIA,
-        BusinessCalendar(country="GB", subdivision="ENG", timezone="Europe/London"),
-        BusinessCalendar(timezone="Asia/Tokyo", extra_holidays=(date(2026, 1, 2),)),
+        (PLAIN, date(2026, 11, 21), date(2026, 11, 23)),
+        (US, date(2026, 11, 26), date(2026, 11, 27)),
+        (CALIFORNIA, date(2026, 11, 27), date(2026, 11, 30)),
+        (
+            BusinessCalendar(country="GB", subdivision="ENG", timezone="Europe/London"),
+            date(2026, 12, 28),  # Boxing Day (a Saturday) observed on the Monday
+            date(2026, 12, 29),
+        ),
+        (ISRAEL, date(2026, 9, 21), date(2026, 9, 20)),  # Yom Kippur; the Sunday before
+        (
+            BusinessCalendar(timezone="Asia/Tokyo", extra_holidays=(date(2026, 1, 2),)),
+            date(2026, 1, 2),
+            date(2026, 1, 5),
+        ),
     ],
 )
-def test_validate_calendar_accepts_known_countries_subdivisions_and_zones(
-    cal: BusinessCalendar,
+def test_validate_calendar_accepts_known_countries_subdivisions_and_zones_and_they_resolve(
+    cal: BusinessCalendar, day_off: date, working_day: date
 ) -> None:
-    validate_calendar(cal)
+    assert validate_calendar(cal) is None
+    assert (is_business_day(day_off, cal), is_business_day(working_day, cal)) == (False, True)
 
 
 @pytest.mark.parametrize(

@@ -51,10 +51,17 @@ def test_totals_must_be_ints_and_credits_positive(invoiced: object, credited: ob
 # --- check_credit ---
 
 
-def test_crediting_exactly_what_remains_is_allowed() -> None:
-    check_credit(500_000, 0, 500_000)
-    check_credit(500_000, 200_000, 300_000)
-    check_credit(1, 0, 1)
+@pytest.mark.parametrize(
+    ("invoiced", "credited", "remaining"),
+    [(500_000, 0, 500_000), (500_000, 200_000, 300_000), (1, 0, 1)],
+)
+def test_crediting_exactly_what_remains_is_allowed(
+    invoiced: int, credited: int, remaining: int
+) -> None:
+    assert creditable_minor(invoiced, credited) == remaining
+    assert check_credit(invoiced, credited, remaining) is None  # allowed: no refusal raised
+    with pytest.raises(CreditExceedsLine):  # and it is the limit: one unit more is refused
+        check_credit(invoiced, credited, remaining + 1)
 
 
 def test_one_minor_unit_more_than_remains_is_refused() -> None:

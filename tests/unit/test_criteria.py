@@ -139,11 +139,24 @@ def test_a_criterion_is_machine_checkable_only_with_metric_op_and_threshold() ->
     assert not Criterion(id="x", metric="m", op="<").machine_checkable
 
 
-@pytest.mark.parametrize("criterion", [LATENCY, UPTIME, DEMO, Criterion(id="bare")])
+@pytest.mark.parametrize(
+    ("criterion", "kpis", "passed"),
+    [
+        (LATENCY, {"p95_latency_ms": "212"}, True),
+        (UPTIME, {"uptime_pct": "99.5"}, False),
+        (DEMO, {}, None),
+        (Criterion(id="bare"), {}, None),
+    ],
+)
 def test_validate_criterion_accepts_complete_or_description_only_criteria(
-    criterion: Criterion,
+    criterion: Criterion, kpis: dict[str, str], passed: bool | None
 ) -> None:
-    validate_criterion(criterion)
+    """Accepted criteria are usable: complete ones are checked against the KPIs, description-
+    only ones are left to the approvers (passed is None)."""
+    assert validate_criterion(criterion) is None
+    assert criterion.machine_checkable is (passed is not None)
+    [result] = evaluate([criterion], kpis, require_metrics=False)
+    assert (result.id, result.passed) == (criterion.id, passed)
 
 
 @pytest.mark.parametrize(

@@ -103,9 +103,9 @@ def test_a_measured_value_may_be_more_precise_than_the_currency_and_rounds_once(
 
 def test_the_fee_is_exact_for_large_amounts() -> None:
     big = terms(percent="33.33", baseline="0.00")
-    # 33.33% of 10**15 + 0.03 dollars, in cents: 3,333,000,000,000,000.9999 -> ...001.
-    fee = success_fee(big, "1000000000000000.03", "USD")
-    assert fee.amount_minor == 33_330_000_000_000_001
+    # 33.33% of 10**15 - 1 cents: 333,299,999,999,999.6667 -> 333,300,000,000,000.
+    fee = success_fee(big, "9999999999999.99", "USD")
+    assert fee.amount_minor == 333_300_000_000_000
 
 
 @pytest.mark.parametrize("measured", [150000.0, 150000, True, None, "1e5", "150,000.00", " 1", ""])

@@ -18,16 +18,16 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from api.deps import Caller
 from api.example import platform_migration
 from api.routes.change_orders import propose, start_change_order
 from api.routes.customers import create_customer
 from api.routes.engagements import create_engagement
 from api.routes.principals import create_principal
-from api.routes.runs import accept_trigger
-from api.runs import start_run
 from api.schemas import ChangeOrderIn, CustomerIn, EngagementIn, PrincipalIn, TriggerIn
 from db.session import make_engine, make_session_factory
+from services.callers import Caller
+from services.runs import start_run
+from services.triggers import accept_trigger
 from tests.conftest import sqlite_database
 from worker import WORKFLOWS, build_worker
 from workflows.change_order import ChangeOrderApproval
@@ -56,7 +56,11 @@ class Harness:
         body = TriggerIn(source="test", completion_percent=percent, kpis=kpis or {})
         with self.sessions() as session:
             accepted = accept_trigger(
-                session, ADMIN, self.milestone_id(key), f"{key}-{uuid.uuid4()}", body
+                session,
+                ADMIN,
+                self.milestone_id(key),
+                f"{key}-{uuid.uuid4()}",
+                body.model_dump(mode="json"),
             )
         # The handle from start_workflow skips time while its result is awaited.
         return await start_run(self.env.client, self.task_queue, accepted.run)

@@ -15,7 +15,7 @@ from temporalio.worker import Replayer
 
 from activities.documents import finalize_invoice
 from db.models import AuditEvent, CreditNote, CreditNoteLine, Invoice, InvoiceLine, KpiReport
-from tests.workflows.conftest import Harness
+from tests.workflows.conftest import HISTORIES, RECORD_TO, Harness
 from tests.workflows.test_bonus import with_bonus
 from worker import WORKFLOWS
 from workflows.approval import iso
@@ -76,10 +76,14 @@ async def watch_reports(watch: Watch, count: int) -> WatchStatus:
     raise AssertionError(f"the watch never checked {count} reports: {status}")
 
 
-async def finish(harness: Harness, bonus: Bonus) -> WatchStatus:
-    """The watch's result, once its history and then its run's replay deterministically."""
+async def finish(harness: Harness, bonus: Bonus, record_as: str | None = None) -> WatchStatus:
+    """The watch's result, once its history and then its run's replay deterministically; with
+    ``TOLLGATE_RECORD_HISTORIES=1`` the watch's history is saved as ``histories/<record_as>.json``."""
     result = await bonus.watch.result()
-    await Replayer(workflows=WORKFLOWS).replay_workflow(await bonus.watch.fetch_history())
+    history = await bonus.watch.fetch_history()
+    await Replayer(workflows=WORKFLOWS).replay_workflow(history)
+    if record_as is not None and RECORD_TO:
+        (HISTORIES / f"{record_as}.json").write_text(history.to_json())
     assert (await harness.finish(bonus.run)).stage == "billed"
     return result
 
@@ -110,7 +114,7 @@ async def test_a_breaching_report_30_days_later_claws_the_bonus_back_in_full_on_
     missing = await report(harness, watch, milestone_id, p95_latency_ms="180")
     breach = await report(harness, watch, milestone_id, error_rate_pct="0.9")
 
-    result = await finish(harness, bonus)
+    result = await finish(harness, bonus, "clawback_watch_in_one_history")
 
     assert result.stage == "clawed_back"
     assert [(r.report_id, r.outcome) for r in result.reports] == [

@@ -4,9 +4,11 @@ Temporal Schedule) and IssueCreditNote. Each history is replayed to prove determ
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -14,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import (
     Client,
     ScheduleActionExecutionStartWorkflow,
+    ScheduleActionStartWorkflow,
     ScheduleHandle,
     WorkflowFailureError,
     WorkflowHandle,
@@ -22,26 +25,31 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from db.models import AuditEvent, Customer, Invoice, InvoiceLine, new_id
+from db.models import AuditEvent, Customer, Engagement, Invoice, InvoiceLine, new_id
 from db.session import make_engine, make_session_factory
-from tests.conftest import sqlite_database
-from tests.workflows.conftest import Harness, seed
+from tests.conftest import BIN, register_search_attributes, sqlite_database, unavailable
+from tests.workflows.conftest import HISTORIES, RECORD_TO, Harness, seed
 from worker import WORKFLOWS, build_worker
 from workflows.invoicing import (
     CreditLine,
     FinalizedInvoice,
+    FinalizeDrafts,
     FinalizeInput,
     FinalizeInvoice,
     IssueCreditNote,
     IssueCreditNoteInput,
 )
-from workflows.schedules import ensure_finalize_schedule
+from workflows.schedules import ensure_finalize_schedule, finalize_schedule
 
 
-async def replayed(handle: WorkflowHandle) -> Any:
-    """The workflow's result, after checking its history replays deterministically."""
+async def replayed(handle: WorkflowHandle, record_as: str | None = None) -> Any:
+    """The workflow's result, after checking its history replays deterministically; with
+    ``TOLLGATE_RECORD_HISTORIES=1`` the history is also saved as ``histories/<record_as>.json``."""
     result = await handle.result()
-    await Replayer(workflows=WORKFLOWS).replay_workflow(await handle.fetch_history())
+    history = await handle.fetch_history()
+    await Replayer(workflows=WORKFLOWS).replay_workflow(history)
+    if record_as is not None and RECORD_TO:
+        (HISTORIES / f"{record_as}.json").write_text(history.to_json())
     return result
 
 
@@ -212,11 +220,19 @@ async def test_the_schedule_finalizes_every_draft_with_lines_and_leaves_empty_on
     )
     assert handle is not None
     try:
+        # Read in the engagements' zone, the run's boundary is today there: their drafts are due.
         updated = await ensure_finalize_schedule(
-            client, live.task_queue, "0 6 1 * *", "TG", schedule_id=schedule_id
+            client,
+            live.task_queue,
+            "0 6 1 * *",
+            "TG",
+            time_zone="America/New_York",
+            schedule_id=schedule_id,
         )
         assert updated is not None
-        assert "0 6 1 * *" in ((await handle.describe()).schedule.state.note or "")
+        schedule = (await handle.describe()).schedule
+        assert "0 6 1 * *" in (schedule.state.note or "")
+        assert schedule.spec.time_zone_name == "America/New_York"
 
         await handle.trigger()
         numbers = await replayed(await started_by(client, handle))
@@ -234,3 +250,124 @@ async def test_the_schedule_finalizes_every_draft_with_lines_and_leaves_empty_on
         assert sorted(numbers) == sorted(i.number for i in finalized)
         assert all(i.status == "finalized" and i.due_on for i in finalized)
         assert session.get_one(Invoice, empty).status == "draft"
+
+
+def test_a_schedule_time_zone_that_is_not_an_iana_name_is_refused_before_reaching_temporal():
+    with pytest.raises(ValueError, match="TOLLGATE_FINALIZE_TIMEZONE must be an IANA time zone"):
+        finalize_schedule("tollgate", "0 0 1 * *", "TG", "Mars/Olympus_Mons")
+
+
+# ---- FinalizeDrafts at month ends, on a time-skipping server of its own --------------------------
+
+
+@pytest.fixture(scope="module")
+async def month_ends() -> AsyncIterator[WorkflowEnvironment]:
+    """These tests move the clock months ahead: the shared time-skipping server must not."""
+    binary = BIN / "temporal-test-server"
+    if not binary.exists():
+        unavailable(f"the Temporal test server at {binary}")
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(binary))
+    async with env:
+        await register_search_attributes(env)
+        yield env
+
+
+@pytest.fixture
+async def ahead(month_ends: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Harness]:
+    with sqlite_database(tmp_path) as url:
+        engine = make_engine(url)
+        sessions = make_session_factory(engine)
+        task_queue = f"tollgate-test-{uuid.uuid4()}"
+        async with build_worker(month_ends.client, sessions, task_queue):
+            yield Harness(month_ends, sessions, task_queue, *seed(sessions))
+        engine.dispose()
+
+
+def on_calendar(harness: Harness, timezone: str, country: str) -> None:
+    """Switch to a fresh engagement whose business calendar is `country`'s in `timezone`."""
+    harness.engage()
+    with harness.sessions.begin() as session:
+        engagement = session.get_one(Engagement, harness.engagement["id"])
+        calendar = {"country": country, "subdivision": None, "timezone": timezone}
+        engagement.approval = {**engagement.approval, "calendar": calendar}
+
+
+async def skip_to_next(harness: Harness, month: int) -> datetime:
+    """Move the clock to 00:00 UTC on the next 1st of `month`: when the default Schedule fires."""
+    now = await harness.env.get_current_time()
+    moment = datetime(now.year + (now.month >= month), month, 1, tzinfo=UTC)
+    await harness.skip(moment - now)
+    return moment
+
+
+async def run_the_schedules_action(harness: Harness, **changes: Any) -> WorkflowHandle:
+    """Start FinalizeDrafts now with the input the default Schedule gives it."""
+    action = finalize_schedule(harness.task_queue, "0 0 1 * *", "TG").action
+    assert isinstance(action, ScheduleActionStartWorkflow)
+    return await harness.env.client.start_workflow(
+        FinalizeDrafts.run,
+        replace(action.args[0], **changes),
+        id=f"finalize-drafts-{uuid.uuid4()}",
+        task_queue=harness.task_queue,
+    )
+
+
+async def test_the_1_december_run_dates_a_new_york_invoice_1_december_at_new_york_midnight(
+    ahead: Harness,
+):
+    on_calendar(ahead, "Asia/Tokyo", "JP")
+    tokyo_draft = await bill_phase_1(ahead)
+    on_calendar(ahead, "America/New_York", "US")
+    new_york_draft = await bill_phase_1(ahead)
+    run_at = await skip_to_next(ahead, 12)
+
+    handle = await run_the_schedules_action(ahead)
+    numbers = await replayed(handle, "finalize_drafts_waits_for_each_calendars_midnight")
+
+    new_york_midnight = datetime(run_at.year, 12, 1, tzinfo=ZoneInfo("America/New_York"))
+    with ahead.sessions() as session:
+        tokyo = session.get_one(Invoice, tokyo_draft)
+        new_york = session.get_one(Invoice, new_york_draft)
+    assert numbers == [tokyo.number, new_york.number]
+    assert tokyo.issued_on == new_york.issued_on == date(run_at.year, 12, 1)
+    # 09:00 on 1 December in Tokyo: at once; New York waits for its own midnight (05:00 UTC).
+    assert run_at <= tokyo.finalized_at < run_at + timedelta(minutes=1)
+    assert new_york_midnight <= new_york.finalized_at < new_york_midnight + timedelta(minutes=1)
+
+
+async def test_the_1_january_run_numbers_a_new_york_invoice_in_the_new_year(ahead: Harness):
+    draft = await bill_phase_1(ahead)
+    run_at = await skip_to_next(ahead, 1)
+
+    numbers = await replayed(await run_the_schedules_action(ahead))
+
+    with ahead.sessions() as session:
+        invoice = session.get_one(Invoice, draft)
+    assert numbers == [invoice.number] == [f"TG-{run_at.year}-000001"]
+    assert invoice.issued_on == date(run_at.year, 1, 1)
+
+
+async def test_drafts_are_finalized_in_batches_continuing_as_new_with_gapless_numbers(
+    ahead: Harness,
+):
+    drafts = []
+    for _ in range(5):
+        ahead.engage()
+        drafts.append(await bill_phase_1(ahead))
+
+    started = await run_the_schedules_action(ahead, batch_size=2, batches_per_run=2)
+    client = ahead.env.client
+    first = client.get_workflow_handle(started.id, run_id=started.first_execution_run_id)
+    last_numbers = await replayed(first, "finalize_drafts_in_batches_continues_as_new")
+
+    first_history = await first.fetch_history()
+    assert first_history.events[-1].HasField("workflow_execution_continued_as_new_event_attributes")
+    last = client.get_workflow_handle(started.id)
+    assert (await last.describe()).run_id != started.first_execution_run_id
+    await replayed(last)
+    with ahead.sessions() as session:
+        invoices = [session.get_one(Invoice, draft) for draft in drafts]
+    assert all(invoice.status == "finalized" for invoice in invoices)
+    year = invoices[0].issued_on.year
+    assert sorted(i.number for i in invoices) == [f"TG-{year}-00000{n}" for n in range(1, 6)]
+    assert set(last_numbers) < {i.number for i in invoices}  # the last run issued the rest

@@ -1,26 +1,41 @@
-"""Starting, querying and signalling milestone runs: the API's only bridge to Temporal."""
+"""Milestone runs as Temporal sees them: their frozen input, their ids, starting and querying."""
 
 import asyncio
 import hashlib
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.converter import value_to_type
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
-from api.views import iso
-from db.models import Engagement, Milestone, MilestoneDependency
+from db.models import Engagement, Milestone, MilestoneDependency, Run
 from domain.money import format_minor
+from services.errors import Problem
 from workflows import search_attributes as sa
-from workflows.contracts import ApprovalPolicy, DependencySpec, RunInput, RunStatus
+from workflows.contracts import (
+    ApprovalPolicy,
+    CancelRequest,
+    DecisionSignal,
+    DependencySpec,
+    RunInput,
+    RunStatus,
+)
 from workflows.milestone_run import MilestoneRun
 
 
@@ -67,7 +82,7 @@ def snapshot(
         depends_on=[DependencySpec(dep.depends_on_id, key, dep.kpi) for dep, key in deps],
         policy=approval_policy(engagement),
         kind=milestone.kind,
-        deadline=iso(milestone.deadline),
+        deadline=_iso(milestone.deadline),
         clawback=milestone.clawback,
         success_fee=milestone.success_fee,
     )
@@ -124,12 +139,86 @@ async def query_status(client: Client, run_id: str) -> RunStatus:
     return await handle(client, run_id).query(MilestoneRun.status)
 
 
-async def wait_for_decision(client: Client, run_id: str, role: str) -> RunStatus:
-    """After a signal, wait briefly until the run shows the decision (or has moved on)."""
-    status = await query_status(client, run_id)
-    for _ in range(100):
-        if any(d.role == role for d in status.decisions) or role not in status.pending_roles:
-            break
-        await asyncio.sleep(0.05)
-        status = await query_status(client, run_id)
-    return status
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+# ---- decisions and cancellations: Updates, answered with the workflow's own judgement ---------
+
+# How long a caller waits for the run to take a decision before hearing 503 (the worker is down).
+UPDATE_PATIENCE_SECONDS = 10
+# Refusal type (raised by the workflow's validators) → HTTP status and problem type.
+REFUSALS = {
+    "DecisionForbidden": (403, "forbidden", "Forbidden"),
+    "DecisionConflict": (409, "decision-conflict", "Decision not taken"),
+    "DecisionInvalid": (422, "validation-error", "Invalid request"),
+    "CancelConflict": (409, "not-cancellable", "Run cannot be cancelled"),
+    "CancelInvalid": (422, "validation-error", "Invalid request"),
+}
+
+
+async def send_decision(client: Client, run_id: str, signal: DecisionSignal) -> RunStatus:
+    return await _update(client, run_id, "decide", signal, "decision")
+
+
+async def send_cancel(client: Client, run_id: str, request: CancelRequest) -> RunStatus:
+    return await _update(client, run_id, "cancel", request, "cancellation")
+
+
+async def _update(client: Client, run_id: str, name: str, arg: Any, what: str) -> RunStatus:
+    handle = client.get_workflow_handle(run_id)
+    try:
+        async with asyncio.timeout(UPDATE_PATIENCE_SECONDS):
+            return await handle.execute_update(name, arg, result_type=RunStatus)
+    except WorkflowUpdateFailedError as exc:
+        raise _refusal(exc) from None
+    except RPCError as exc:
+        if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise RunClosed(run_id) from exc
+        raise _unavailable(what) from exc
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
+        raise _unavailable(what) from exc
+
+
+class RunClosed(Exception):
+    """The run's workflow is closed (or gone): the caller looks at the books instead."""
+
+
+def _refusal(exc: WorkflowUpdateFailedError) -> Problem:
+    cause = exc.cause
+    kind = cause.type if isinstance(cause, ApplicationError) else None
+    status, slug, title = REFUSALS.get(kind or "", (409, "decision-conflict", "Not taken"))
+    detail = cause.message if isinstance(cause, ApplicationError) else str(exc)
+    detail = detail[:1].upper() + detail[1:] + "."
+    errors = None
+    if status == 422:
+        field = (
+            "reason" if kind == "CancelInvalid" else "comment" if "comment" in detail else "role"
+        )
+        errors = [{"field": field, "message": detail}]
+    return Problem(status, slug, title, detail, errors)
+
+
+def _unavailable(what: str) -> Problem:
+    return Problem(
+        503,
+        "temporal-unavailable",
+        "Run unavailable",
+        f"The run did not answer in time; the {what} may still be taken when it is back. "
+        "Read the run before sending it again: a repeated decision is refused (409) once the "
+        "first is recorded.",
+    )
+
+
+def recorded_input(run: Run) -> RunInput:
+    return value_to_type(RunInput, run.snapshot)
+
+
+async def _start_recorded_milestone_run(client: Client, task_queue: str, run: Run) -> object:
+    return await start_run(client, task_queue, recorded_input(run))
+
+
+# Run kind → how the reconciler starts a run recorded but never started, from its recorded input.
+STARTERS = {"milestone": _start_recorded_milestone_run}

@@ -1,0 +1,23 @@
+"""The reconciler's pass as an activity: it needs both the database and the Temporal client."""
+
+from dataclasses import asdict
+
+from sqlalchemy.orm import Session, sessionmaker
+from temporalio import activity
+from temporalio.client import Client
+
+from services.reconcile import reconcile
+from services.runs import STARTERS
+from workflows.reconcile import ReconcileResult
+
+
+class ReconcileActivities:
+    def __init__(self, sessions: sessionmaker[Session], client: Client, task_queue: str) -> None:
+        self._sessions, self._client, self._task_queue = sessions, client, task_queue
+
+    @activity.defn(name="reconcile")
+    async def reconcile(self) -> ReconcileResult:
+        report = await reconcile(self._sessions, self._client, self._task_queue, STARTERS)
+        for line in report.lines():
+            activity.logger.info(line)
+        return ReconcileResult(**asdict(report))
