@@ -4,6 +4,7 @@ tollgate dev [--demo]   Temporal dev server (UI on :8233) + worker + API on :800
 tollgate api            the API alone (TOLLGATE_* settings)
 tollgate worker         the worker alone
 tollgate migrate        upgrade the database schema
+tollgate reconcile      one reconciler pass now: start unstarted runs, release stale claims
 """
 
 import argparse
@@ -14,6 +15,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -25,8 +27,11 @@ from api.example import load_demo
 from config import Settings
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory
+from services.reconcile import reconcile
+from services.runs import STARTERS
 from worker import build_worker
 from workflows import search_attributes as sa
+from workflows.reconcile import ensure_reconcile_schedule
 from workflows.schedules import ensure_finalize_schedule
 
 
@@ -109,10 +114,19 @@ async def serve(
     tasks = []
     running_worker = None
     if worker:
-        running_worker = build_worker(client, make_session_factory(engine), settings.task_queue)
+        running_worker = build_worker(
+            client, make_session_factory(engine), settings.task_queue, settings.issuer_prefix
+        )
         tasks.append(asyncio.create_task(running_worker.run()))
         await ensure_finalize_schedule(
-            client, settings.task_queue, settings.finalize_cron, settings.issuer_prefix
+            client,
+            settings.task_queue,
+            settings.finalize_cron,
+            settings.issuer_prefix,
+            time_zone=settings.finalize_timezone,
+        )
+        await ensure_reconcile_schedule(
+            client, settings.task_queue, settings.reconcile_every_seconds
         )
     server = None
     if api:
@@ -209,6 +223,19 @@ Press Ctrl-C to stop everything.""",
             temporal.kill()
 
 
+async def reconcile_now(settings: Settings, grace: timedelta) -> None:
+    """The Schedule's pass, by hand: prints what it did."""
+    client = await connect(settings.temporal_address, settings.temporal_namespace)
+    engine = make_engine(settings.database_url)
+    try:
+        report = await reconcile(
+            make_session_factory(engine), client, settings.task_queue, STARTERS, grace=grace
+        )
+    finally:
+        engine.dispose()
+    print("\n".join(report.lines()), flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="tollgate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -219,6 +246,14 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("api", help="run the API")
     commands.add_parser("worker", help="run the worker")
     commands.add_parser("migrate", help="upgrade the database schema")
+    reconcile_cmd = commands.add_parser("reconcile", help="run one reconciler pass now")
+    reconcile_cmd.add_argument(
+        "--grace",
+        type=int,
+        default=120,
+        metavar="SECONDS",
+        help="leave runs recorded less than this long ago to their own start (default 120)",
+    )
     args = parser.parse_args(argv)
     if args.command == "dev":
         dev(args.demo)
@@ -226,6 +261,9 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings()
     if args.command == "migrate":
         upgrade(settings.database_url)
+        return
+    if args.command == "reconcile":
+        asyncio.run(reconcile_now(settings, timedelta(seconds=args.grace)))
         return
     if args.command == "api" and not settings.admin_token:
         parser.error("set TOLLGATE_ADMIN_TOKEN to run the API")

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     finalize_cron: str = "0 0 1 * *"
     # The IANA zone the cron is read in; each draft still waits for its own calendar's midnight.
     finalize_timezone: str = "UTC"
+    # How long a decision or cancellation waits for its run to answer before a 503.
+    update_patience_seconds: float = 10
+    # How often the reconciler starts unstarted runs and releases stale claims; 0 disables it.
+    reconcile_every_seconds: int = 300
 
     @field_validator("issuer_prefix")
     @classmethod

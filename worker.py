@@ -36,7 +36,7 @@ WORKFLOWS = [
 ]
 
 
-def activity_list(session_factory: sessionmaker[Session]) -> list:
+def activity_list(session_factory: sessionmaker[Session], issuer_prefix: str = "TG") -> list:
     approval = ApprovalActivities(session_factory)
     acts = MilestoneRunActivities(session_factory)
     return [
@@ -52,7 +52,7 @@ def activity_list(session_factory: sessionmaker[Session]) -> list:
         *invoicing_activities(session_factory),
         *CloseoutActivities(session_factory).all(),
         *ChangeOrderActivities(session_factory).all(),
-        *ClawbackActivities(session_factory).all(),
+        *ClawbackActivities(session_factory, issuer_prefix).all(),
     ]
 
 
@@ -62,14 +62,21 @@ def invoicing_activities(session_factory: sessionmaker[Session]) -> list:
     return [*documents.all(), credit_notes.issue_credit_note]
 
 
-def build_worker(client: Client, session_factory: sessionmaker[Session], task_queue: str) -> Worker:
+def build_worker(
+    client: Client,
+    session_factory: sessionmaker[Session],
+    task_queue: str,
+    issuer_prefix: str = "TG",
+) -> Worker:
+    """The worker, its activities bound to one session factory; ``issuer_prefix`` numbers the
+    credit notes a clawback issues (the finalize and credit-note workflows carry their own)."""
     # Activities use blocking SQLAlchemy sessions, so they run on a thread pool.
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
         activities=[
-            *activity_list(session_factory),
+            *activity_list(session_factory, issuer_prefix),
             ReconcileActivities(session_factory, client, task_queue).reconcile,
         ],
         activity_executor=ThreadPoolExecutor(max_workers=8),

@@ -15,7 +15,7 @@ from activities.audit import SYSTEM_ACTOR, run_audit
 from db.audit import evidence_refs
 from db.models import Decision, Notification, Run
 from domain.calendar import BusinessCalendar, deadline_after, describe_span, parse_span
-from workflows.approval import iso
+from domain.times import iso
 from workflows.contracts import (
     ApprovalPolicy,
     Deadline,

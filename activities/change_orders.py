@@ -18,13 +18,13 @@ from temporalio.exceptions import ApplicationError
 
 from activities.approval import at_, load_run
 from activities.audit import run_audit
-from api.routes.change_orders import milestone_states
-from api.routes.engagements import add_milestones, record_version
-from api.schemas import MilestoneIn
-from api.views import iso
 from db.models import ChangeOrder, Engagement, Milestone, MilestoneDependency
-from domain.change_orders import REMOVED, check_changes
-from domain.lifecycle import TERMINAL_STAGES
+from domain.change_orders import check_changes
+from domain.lifecycle import TERMINAL_STAGES, MilestoneStatus
+from domain.times import iso
+from services.change_orders import milestone_states
+from services.engagements import add_milestones, record_version
+from services.inputs import MilestoneIn
 from workflows.contracts import ChangeOrderInput, ChangeOrderResult, ChangeOrderStep
 
 # Change-order fields → the milestone column each one sets.
@@ -216,7 +216,7 @@ def _apply(
     removed = []
     for key in changes.get("remove") or []:
         milestone = by_key[key]
-        milestone.status = REMOVED
+        milestone.status = MilestoneStatus.REMOVED
         session.execute(
             delete(MilestoneDependency).where(
                 or_(

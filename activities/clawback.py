@@ -25,15 +25,14 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from activities.approval import at_, calendar_of
 from activities.audit import SYSTEM_ACTOR, run_audit
 from activities.credit_notes import CreditLine, credited_so_far, issue_credit_note
-from config import get_settings
 from db.audit import evidence_refs
 from db.models import CreditNote, Invoice, InvoiceLine, KpiReport, new_id
 from domain.bonus import check_report
 from domain.calendar import Span, deadline_after, describe_span, parse_span
 from domain.credit import clawback_minor, creditable_minor
 from domain.money import format_minor
+from domain.times import iso
 from workflows import search_attributes as sa
-from workflows.approval import iso
 from workflows.clawback_watch import ClawbackWatch
 from workflows.contracts import (
     CheckReport,
@@ -56,13 +55,11 @@ def window_label(span: Span, start: datetime, end: datetime) -> str:
 
 
 class ClawbackActivities:
-    def __init__(
-        self, session_factory: sessionmaker[Session], issuer_prefix: str | None = None
-    ) -> None:
+    def __init__(self, session_factory: sessionmaker[Session], issuer_prefix: str) -> None:
         self._sessions = session_factory
         # Clawback credit notes are numbered in the same series as every other credit note:
         # the configured TOLLGATE_ISSUER_PREFIX unless the worker passes its own.
-        self._issuer_prefix = issuer_prefix or get_settings().issuer_prefix
+        self._issuer_prefix = issuer_prefix
 
     def all(self) -> list[Any]:
         return [

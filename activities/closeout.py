@@ -20,7 +20,7 @@ from db.models import Engagement, InvoiceLine, Milestone, RetentionEntry, Run, n
 from domain.calendar import deadline_after, describe_span, parse_span
 from domain.lifecycle import TERMINAL_STAGES
 from domain.money import format_minor
-from workflows.approval import iso
+from domain.times import iso
 from workflows.contracts import CloseoutStep, Deadline, RetentionReleased
 
 # A close-out whose workflow could not be started is marked so (see api/routes/closeout.py).
@@ -190,7 +190,7 @@ class CloseoutActivities:
             balance = retention_balance(session, closeout.engagement_id)
             invoice_id = line_id = None
             if balance > 0:
-                invoice = open_draft(session, closeout.customer_id, closeout.currency)
+                invoice = open_draft(session, closeout.customer_id, closeout.currency, balance)
                 line = InvoiceLine(
                     id=new_id("lin"),
                     invoice_id=invoice.id,

@@ -26,7 +26,7 @@ from domain.documents import (
     due_date,
 )
 from domain.money import format_minor
-from workflows.approval import iso
+from domain.times import iso
 from workflows.invoicing import (
     DraftsPass,
     DueDrafts,

@@ -13,6 +13,7 @@ from db.audit import evidence_refs
 from db.models import Decision, Invoice, InvoiceLine, Milestone, RetentionEntry, Run, new_id
 from domain.billing import cumulative_charge
 from domain.bounds import fits_invoice
+from domain.lifecycle import status_after_billing, transition
 from domain.money import format_minor, parse_percent
 from domain.success_fee import SuccessFee, parse_success_fee_terms, success_fee
 from workflows.contracts import Amounts, RunInput
@@ -156,7 +157,7 @@ def post_milestone_lines(session: Session, run: RunInput, at: datetime) -> Poste
     milestone.retention_held_minor += charge.retention_minor
     milestone.accepted_percent = str(percent)
     milestone.accepted_kpis = dict(run.kpis)
-    milestone.status = "accepted" if percent == 100 else "partially_accepted"
+    milestone.status = transition(milestone.status, status_after_billing(percent))
     if milestone.open_run_id == run.run_id:
         milestone.open_run_id = None
     db_run.stage, db_run.outcome, db_run.closed_at = "billed", "billed", at

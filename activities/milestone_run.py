@@ -18,7 +18,7 @@ from db.audit import evidence_refs
 from db.models import Milestone, MilestoneDependency, Trigger
 from domain.billing import cumulative_charge
 from domain.criteria import Criterion, check_kpi, evaluate
-from domain.lifecycle import MilestoneStatus, status_after_unbilled_end
+from domain.lifecycle import MilestoneStatus, status_after_unbilled_end, transition
 from domain.money import parse_percent
 from workflows.contracts import (
     TERMINAL_STAGES,
@@ -111,11 +111,12 @@ class MilestoneRunActivities:
                 db_run.closed_at = db_run.closed_at or at_(req.at)
                 if milestone.open_run_id == run.run_id:
                     milestone.open_run_id = None
-                    milestone.status = status_after_unbilled_end(
-                        Decimal(milestone.accepted_percent), req.stage
+                    milestone.status = transition(
+                        milestone.status,
+                        status_after_unbilled_end(Decimal(milestone.accepted_percent), req.stage),
                     )
             elif milestone.open_run_id == run.run_id:
-                milestone.status = MilestoneStatus.IN_REVIEW
+                milestone.status = transition(milestone.status, MilestoneStatus.IN_REVIEW)
             run_audit(
                 session,
                 run,

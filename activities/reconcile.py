@@ -1,6 +1,7 @@
 """The reconciler's pass as an activity: it needs both the database and the Temporal client."""
 
 from dataclasses import asdict
+from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
@@ -8,7 +9,7 @@ from temporalio.client import Client
 
 from services.reconcile import reconcile
 from services.runs import STARTERS
-from workflows.reconcile import ReconcileResult
+from workflows.reconcile import ReconcileInput, ReconcileResult
 
 
 class ReconcileActivities:
@@ -16,8 +17,11 @@ class ReconcileActivities:
         self._sessions, self._client, self._task_queue = sessions, client, task_queue
 
     @activity.defn(name="reconcile")
-    async def reconcile(self) -> ReconcileResult:
-        report = await reconcile(self._sessions, self._client, self._task_queue, STARTERS)
+    async def reconcile(self, inp: ReconcileInput) -> ReconcileResult:
+        grace = timedelta(seconds=inp.grace_seconds)
+        report = await reconcile(
+            self._sessions, self._client, self._task_queue, STARTERS, grace=grace
+        )
         for line in report.lines():
             activity.logger.info(line)
         return ReconcileResult(**asdict(report))

@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         summary="Outcome-based billing: milestone triggers, sign-off, retention, invoices.",
         lifespan=lifespan,
         dependencies=[Depends(refuse_nul_in_path)],
+        responses=problems.ERROR_RESPONSES,
     )
     problems.install(app)
     app.add_middleware(

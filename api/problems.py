@@ -1,6 +1,8 @@
 """RFC 9457 problem details: every error a client sees, and never a stack trace."""
 
+import functools
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -9,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from services.errors import Problem, invalid, not_found
 
@@ -16,10 +19,40 @@ log = logging.getLogger("tollgate.api")
 MEDIA_TYPE = "application/problem+json"
 # How long a client should wait before retrying when the database or Temporal is unreachable.
 RETRY_AFTER_SECONDS = 5
+AUTHENTICATE = 'Bearer realm="tollgate"'
 # The database cannot be reached, or is too busy to answer (SQLite "database is locked", a full
 # connection pool): nothing was changed, and the same request may succeed later.
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
 __all__ = ["MEDIA_TYPE", "Problem", "install", "invalid", "not_found", "problem_response"]
+
+
+# The OpenAPI description of every error: FastAPI would otherwise document a 422 as its own
+# application/json validation body, which Tollgate never sends.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "examples": ["urn:tollgate:problem:validation-error"]},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    range_: {"description": description, "content": {MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}}}
+    for range_, description in (
+        ("4XX", "Refused (RFC 9457 problem details); nothing was changed."),
+        ("5XX", "A dependency is down or something failed on our side (problem details)."),
+    )
+}
 
 
 def temporal_unreachable(exc: BaseException) -> bool:
@@ -56,7 +89,10 @@ def _field(loc: tuple[Any, ...]) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.slug, exc.title, exc.detail, exc.errors)
+        response = problem_response(exc.status, exc.slug, exc.title, exc.detail, exc.errors)
+        if exc.status == 401:  # RFC 9110 §11.6.1: say which scheme to authenticate with
+            response.headers["WWW-Authenticate"] = AUTHENTICATE
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -73,7 +109,11 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 413:  # the body grew past its limit while a handler read it
             return problem_response(413, "body-too-large", TOO_LARGE, str(exc.detail))
-        return problem_response(exc.status_code, "http-error", str(exc.detail), str(exc.detail))
+        response = problem_response(exc.status_code, "http-error", str(exc.detail), str(exc.detail))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            response.headers["Allow"] = allowed_methods(request, exc)
+        return response
 
     for database_error in DATABASE_UNAVAILABLE:
 
@@ -96,6 +136,22 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         return _internal_error(request, exc)
+
+
+def allowed_methods(request: Request, exc: StarletteHTTPException) -> str:
+    """The methods the router names, and every method the OpenAPI document declares at this
+    path: FastAPI's own Allow names only the first route that matched (GET and POST of one path
+    are two routes)."""
+    methods = {m.strip() for m in (exc.headers or {}).get("Allow", "").split(",") if m.strip()}
+    for template, operations in request.app.openapi()["paths"].items():
+        if _template(template).fullmatch(request.url.path):
+            methods |= {method.upper() for method in operations}
+    return ", ".join(sorted(methods))
+
+
+@functools.cache
+def _template(path: str) -> re.Pattern[str]:
+    return compile_path(path)[0]
 
 
 TOO_LARGE = "Request body too large"

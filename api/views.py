@@ -1,10 +1,9 @@
 """Response shapes: database rows and workflow status as the JSON API.md promises."""
 
 from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import (
@@ -14,23 +13,14 @@ from db.models import (
     CreditNoteLine,
     Customer,
     Decision,
-    Engagement,
     EngagementVersion,
     Evidence,
     Invoice,
     InvoiceLine,
-    Milestone,
-    MilestoneDependency,
-    RetentionEntry,
     Run,
 )
+from domain.times import iso
 from workflows.contracts import RunStatus, WatchStatus
-
-
-def iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def customer_view(customer: Customer) -> dict[str, Any]:
@@ -53,71 +43,6 @@ def evidence_view(evidence: Evidence) -> dict[str, Any]:
         "filename": evidence.filename,
         "description": evidence.description,
         "created_at": iso(evidence.created_at),
-    }
-
-
-def engagement_view(session: Session, engagement: Engagement) -> dict[str, Any]:
-    milestones = session.scalars(
-        select(Milestone)
-        .where(Milestone.engagement_id == engagement.id)
-        .order_by(Milestone.position)
-    ).all()
-    keys = {m.id: m.key for m in milestones}
-    deps = session.scalars(
-        select(MilestoneDependency).where(MilestoneDependency.milestone_id.in_(keys))
-    ).all()
-    balance = session.scalar(
-        select(func.coalesce(func.sum(RetentionEntry.amount_minor), 0)).where(
-            RetentionEntry.engagement_id == engagement.id
-        )
-    )
-    return {
-        "id": engagement.id,
-        "customer_id": engagement.customer_id,
-        "name": engagement.name,
-        "currency": engagement.currency,
-        "status": engagement.status,
-        "version": engagement.version,
-        "retention": {
-            "percent": engagement.retention_percent,
-            "release": engagement.retention_release,
-            "release_delay": engagement.retention_release_delay,
-        },
-        "approval": engagement.approval,
-        "payment_terms": engagement.payment_terms,
-        "retention_balance_minor": int(balance or 0),
-        "created_at": iso(engagement.created_at),
-        "milestones": [
-            {
-                "id": m.id,
-                "key": m.key,
-                "name": m.name,
-                "kind": m.kind,
-                "fee_minor": m.fee_minor,
-                "fee_basis": m.fee_basis,
-                "deadline": iso(m.deadline),
-                "clawback": m.clawback,
-                "success_fee": m.success_fee,
-                "trigger": m.trigger_mode,
-                "allow_partial": m.allow_partial,
-                "acceptance_criteria": m.criteria,
-                "depends_on": [
-                    {
-                        "milestone": keys[d.depends_on_id],
-                        "milestone_id": d.depends_on_id,
-                        "kpi": d.kpi,
-                    }
-                    for d in deps
-                    if d.milestone_id == m.id
-                ],
-                "status": m.status,
-                "accepted_percent": m.accepted_percent,
-                "billed_minor": m.billed_minor,
-                "retention_held_minor": m.retention_held_minor,
-                "open_run_id": m.open_run_id,
-            }
-            for m in milestones
-        ],
     }
 
 

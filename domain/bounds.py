@@ -27,8 +27,6 @@ MAX_KPI_NAME_CHARS: Final = 100
 MAX_JSON_BODY_BYTES: Final = 1024 * 1024
 MAX_JSON_DEPTH: Final = 32
 
-assert MAX_INVOICE_MINOR + MAX_AMOUNT_MINOR < BIGINT_MAX // 90
-
 
 class OutOfBounds(ValueError):
     """An amount above what Tollgate bills in one piece."""

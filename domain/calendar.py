@@ -24,7 +24,7 @@ class InvalidCalendar(ValueError):
 @dataclass(frozen=True)
 class BusinessCalendar:
     """Business days as the `holidays` package knows them for `country` (its weekend, e.g.
-    Friday–Saturday in IL, its public holidays, its weekend working days), minus
+    Friday to Saturday in IL, its public holidays, its weekend working days), minus
     `extra_holidays`. Without a country: Monday to Friday, no public holidays."""
 
     country: str | None = None

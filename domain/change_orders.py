@@ -15,10 +15,11 @@ from decimal import Decimal
 from typing import Any
 
 from domain.dependencies import find_cycle, unknown_dependencies
+from domain.lifecycle import MilestoneStatus
 
 # A milestone is unbilled while nothing of it was accepted and no run is open on it.
-UNBILLED_STATUSES = ("pending", "rejected", "ineligible")
-REMOVED = "removed"
+UNBILLED_STATUSES = (MilestoneStatus.PENDING, MilestoneStatus.REJECTED, MilestoneStatus.INELIGIBLE)
+REMOVED = MilestoneStatus.REMOVED
 INVALID = "invalid"  # the request is wrong: 422
 CONFLICT = "conflict"  # the engagement's state forbids it: 409
 

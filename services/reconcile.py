@@ -48,11 +48,17 @@ class Report:
     released: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
+        """What the pass did, each count followed by the ids it is about."""
+        groups = (
+            ("started {} run(s) recorded but never started", self.started),
+            ("ended {} run(s) whose workflow was closed or gone", self.ended),
+            ("ended {} run(s) that Temporal refused to start", self.unstartable),
+            ("released {} claim(s) held by no open run", self.released),
+        )
         return [
-            f"started {len(self.started)} run(s) recorded but never started",
-            f"ended {len(self.ended)} run(s) whose workflow was closed or gone",
-            f"ended {len(self.unstartable)} run(s) that Temporal refused to start",
-            f"released {len(self.released)} claim(s) held by no open run",
+            line
+            for text, ids in groups
+            for line in (text.format(len(ids)), *(f"  {i}" for i in ids))
         ]
 
 

@@ -15,7 +15,12 @@ from sqlalchemy.orm import Session
 
 from db.audit import append_event
 from db.models import ChangeOrder, Engagement, Milestone, Notification, Run
-from domain.lifecycle import TERMINAL_STAGES, RunStage, status_after_unbilled_end
+from domain.lifecycle import (
+    TERMINAL_STAGES,
+    RunStage,
+    status_after_unbilled_end,
+    transition,
+)
 
 OPERATORS = "operators"
 
@@ -76,8 +81,9 @@ def _release(
         if milestone.open_run_id != run.id:
             return {}
         milestone.open_run_id = None
-        milestone.status = status_after_unbilled_end(
-            Decimal(milestone.accepted_percent), str(stage)
+        milestone.status = transition(
+            milestone.status,
+            status_after_unbilled_end(Decimal(milestone.accepted_percent), str(stage)),
         )
         return {"milestone_id": milestone.id, "milestone_status": milestone.status}
     if run.kind == "closeout":

@@ -3,7 +3,6 @@
 import asyncio
 import hashlib
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -26,11 +25,16 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from db.models import Engagement, Milestone, MilestoneDependency, Run
 from domain.money import format_minor
+from domain.times import iso
+from services.change_orders import start_change_order
+from services.closeouts import start_closeout
+from services.engagements import approval_policy
 from services.errors import Problem
 from workflows import search_attributes as sa
 from workflows.contracts import (
-    ApprovalPolicy,
     CancelRequest,
+    ChangeOrderInput,
+    CloseoutInput,
     DecisionSignal,
     DependencySpec,
     RunInput,
@@ -82,24 +86,9 @@ def snapshot(
         depends_on=[DependencySpec(dep.depends_on_id, key, dep.kpi) for dep, key in deps],
         policy=approval_policy(engagement),
         kind=milestone.kind,
-        deadline=_iso(milestone.deadline),
+        deadline=iso(milestone.deadline),
         clawback=milestone.clawback,
         success_fee=milestone.success_fee,
-    )
-
-
-def approval_policy(engagement: Engagement) -> ApprovalPolicy:
-    """The engagement's sign-off policy as every sign-off workflow freezes it."""
-    approval = engagement.approval
-    return ApprovalPolicy(
-        roles=approval["roles"],
-        escalation=approval.get("escalation") or {},
-        client_roles=approval.get("client_roles") or [],
-        reminder_after=approval.get("reminder_after"),
-        escalate_after=approval.get("escalate_after"),
-        deemed_acceptance_after=approval.get("deemed_acceptance_after"),
-        expire_after=approval.get("expire_after"),
-        calendar=approval.get("calendar") or {},
     )
 
 
@@ -139,16 +128,8 @@ async def query_status(client: Client, run_id: str) -> RunStatus:
     return await handle(client, run_id).query(MilestoneRun.status)
 
 
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
 # ---- decisions and cancellations: Updates, answered with the workflow's own judgement ---------
 
-# How long a caller waits for the run to take a decision before hearing 503 (the worker is down).
-UPDATE_PATIENCE_SECONDS = 10
 # Refusal type (raised by the workflow's validators) → HTTP status and problem type.
 REFUSALS = {
     "DecisionForbidden": (403, "forbidden", "Forbidden"),
@@ -159,18 +140,26 @@ REFUSALS = {
 }
 
 
-async def send_decision(client: Client, run_id: str, signal: DecisionSignal) -> RunStatus:
-    return await _update(client, run_id, "decide", signal, "decision")
+async def send_decision(
+    client: Client, run_id: str, signal: DecisionSignal, patience: float
+) -> RunStatus:
+    """The run's verdict on the decision; 503 when it does not answer within ``patience``
+    seconds (its worker is down)."""
+    return await _update(client, run_id, "decide", signal, "decision", patience)
 
 
-async def send_cancel(client: Client, run_id: str, request: CancelRequest) -> RunStatus:
-    return await _update(client, run_id, "cancel", request, "cancellation")
+async def send_cancel(
+    client: Client, run_id: str, request: CancelRequest, patience: float
+) -> RunStatus:
+    return await _update(client, run_id, "cancel", request, "cancellation", patience)
 
 
-async def _update(client: Client, run_id: str, name: str, arg: Any, what: str) -> RunStatus:
+async def _update(
+    client: Client, run_id: str, name: str, arg: Any, what: str, patience: float
+) -> RunStatus:
     handle = client.get_workflow_handle(run_id)
     try:
-        async with asyncio.timeout(UPDATE_PATIENCE_SECONDS):
+        async with asyncio.timeout(patience):
             return await handle.execute_update(name, arg, result_type=RunStatus)
     except WorkflowUpdateFailedError as exc:
         raise _refusal(exc) from None
@@ -220,5 +209,18 @@ async def _start_recorded_milestone_run(client: Client, task_queue: str, run: Ru
     return await start_run(client, task_queue, recorded_input(run))
 
 
+async def _start_recorded_closeout(client: Client, task_queue: str, run: Run) -> object:
+    return await start_closeout(client, task_queue, value_to_type(CloseoutInput, run.snapshot))
+
+
+async def _start_recorded_change_order(client: Client, task_queue: str, run: Run) -> object:
+    order = value_to_type(ChangeOrderInput, run.snapshot)
+    return await start_change_order(client, task_queue, order)
+
+
 # Run kind → how the reconciler starts a run recorded but never started, from its recorded input.
-STARTERS = {"milestone": _start_recorded_milestone_run}
+STARTERS = {
+    "milestone": _start_recorded_milestone_run,
+    "closeout": _start_recorded_closeout,
+    "change_order": _start_recorded_change_order,
+}

@@ -1,5 +1,5 @@
-"""The README's first command: ``tollgate dev --demo`` brings the whole stack up and Ctrl-C
-stops all of it."""
+"""The command line: ``tollgate dev --demo`` brings the whole stack up and Ctrl-C stops all of
+it; ``tollgate reconcile`` runs the reconciler's pass by hand."""
 
 import os
 import signal
@@ -10,6 +10,10 @@ import time
 from pathlib import Path
 
 import httpx
+
+from services.callers import Caller
+from services.triggers import accept_trigger
+from tests.conftest_stack import Example
 
 
 def free_port() -> int:
@@ -70,3 +74,31 @@ def test_dev_with_demo_serves_a_run_awaiting_approval_and_stops_cleanly_on_ctrl_
     assert "Stopped." in rest
     with socket.socket() as s:  # the Temporal dev server is gone too
         assert s.connect_ex(("127.0.0.1", temporal)) != 0
+
+
+async def test_reconcile_by_hand_starts_a_recorded_trigger_and_says_so(example: Example):
+    """``tollgate reconcile``: what an operator runs when runs look stuck."""
+    stack = example.stack
+    with stack.sessions() as session:
+        trigger = {"source": "test", "completion_percent": "100", "kpis": {}, "evidence_ids": []}
+        run_id = accept_trigger(
+            session, Caller("admin", "admin"), example.milestone("phase-1"), "by-hand", trigger
+        ).run.run_id
+        database_url = session.get_bind().url.render_as_string(hide_password=False)
+    env = {
+        **os.environ,
+        "TOLLGATE_DATABASE_URL": database_url,
+        "TOLLGATE_TEMPORAL_ADDRESS": stack.temporal.service_client.config.target_host,
+        "TOLLGATE_TASK_QUEUE": stack.task_queue,
+    }
+    tollgate = Path(sys.executable).with_name("tollgate")
+
+    done = subprocess.run(
+        [str(tollgate), "reconcile", "--grace", "0"], env=env, capture_output=True, text=True
+    )
+
+    assert done.returncode == 0, done.stderr
+    started = done.stdout.split("whose workflow")[0]  # other tests' leftovers may start too
+    assert "run(s) recorded but never started" in started
+    assert f"  {run_id}" in started
+    assert (await example.wait_for_stage(run_id, "awaiting_approval"))["stage"]

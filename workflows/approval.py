@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from domain.times import iso
     from workflows.activity_calls import ActivityCall
     from workflows.contracts import (
         Deadline,
@@ -224,7 +225,3 @@ class Approval:
             None,
             summary,
         )
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")

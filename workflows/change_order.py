@@ -9,9 +9,10 @@ touched milestone was triggered or billed since the proposal.
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from domain.times import iso
     from workflows import search_attributes as sa
     from workflows.activity_calls import activity_caller
-    from workflows.approval import Approval, iso
+    from workflows.approval import Approval
     from workflows.contracts import (
         DEADLINE_FIELDS,
         ChangeOrderInput,

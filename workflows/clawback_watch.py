@@ -7,14 +7,15 @@ queued; each is checked by an activity, and any that arrives once the watch no l
 audited as ignored. Decisions only.
 """
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from domain.times import iso
     from workflows import search_attributes as sa
     from workflows.activity_calls import activity_caller
-    from workflows.approval import iso
     from workflows.contracts import (
         CheckReport,
         ClawBack,
@@ -22,11 +23,15 @@ with workflow.unsafe.imports_passed_through():
         CloseWindow,
         KpiReportSignal,
         OpenWindow,
+        QueuedReport,
         ReportOutcome,
+        WatchCarry,
         WatchInput,
         WatchStatus,
         WindowOpened,
     )
+
+CONTINUE_AS_NEW = "clawback-watch-continues-as-new"
 
 
 def watch_id_for(milestone_id: str) -> str:
@@ -66,17 +71,26 @@ class ClawbackWatch:
             percent=inp.clawback["percent"],
             kpi=inp.clawback["kpi"],
         )
-        window: WindowOpened = await self._activity(
-            "open_clawback_window",
-            OpenWindow(watch=inp, at=iso(workflow.now())),
-            WindowOpened,
-            "compute the clawback window",
-        )
+        if inp.carried is None:
+            window: WindowOpened = await self._activity(
+                "open_clawback_window",
+                OpenWindow(watch=inp, at=iso(workflow.now())),
+                WindowOpened,
+                "compute the clawback window",
+            )
+        else:  # continued as new: the window and the reports so far come along
+            window = inp.carried.window
+            status.reports = list(inp.carried.reports)
+            self._inbox[:0] = [(q.arrived_at, q.report) for q in inp.carried.inbox]
         status.window_ends_at = window.window_ends_at
         ends = datetime.fromisoformat(window.window_ends_at)
+        checked_here = 0
         while status.stage == "watching":
             if self._inbox:
                 await self._check(*self._inbox.pop(0), ends)
+                checked_here += 1
+                if status.stage == "watching" and self._history_is_long(checked_here):
+                    await self._continue_as_new(window)
                 continue
             remaining = ends - workflow.now()
             if remaining <= timedelta(0):
@@ -98,6 +112,25 @@ class ClawbackWatch:
         await self._ignore_inbox()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return status
+
+    def _history_is_long(self, checked_here: int) -> bool:
+        long = checked_here >= self._inp.reports_per_run
+        # Histories recorded before this existed never reached here: the marker is new work only.
+        return (long or workflow.info().is_continue_as_new_suggested()) and workflow.patched(
+            CONTINUE_AS_NEW
+        )
+
+    async def _continue_as_new(self, window: WindowOpened) -> None:
+        """Start afresh with the same window and the reports so far (signals queued meanwhile
+        are carried too)."""
+        assert self._status is not None
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        carried = WatchCarry(
+            window=window,
+            reports=list(self._status.reports),
+            inbox=[QueuedReport(at, report) for at, report in self._inbox],
+        )
+        workflow.continue_as_new(replace(self._inp, carried=carried))
 
     async def _check(self, arrived_at: str, report: KpiReportSignal, ends: datetime) -> None:
         late = datetime.fromisoformat(arrived_at) > ends

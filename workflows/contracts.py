@@ -362,6 +362,10 @@ class WatchInput:
     clawback: dict[str, Any]
     calendar: dict[str, Any]
     billed_at: str
+    # A watch continues as new after this many reports, so its history stays small.
+    reports_per_run: int = 200
+    # What a watch that continued as new carries over (None for the first run).
+    carried: "WatchCarry | None" = None
 
     @property
     def run_id(self) -> str:
@@ -396,6 +400,22 @@ class ReportOutcome:
     detail: str
     received_at: str
     checked_at: str
+
+
+@dataclass
+class QueuedReport:
+    arrived_at: str
+    report: "KpiReportSignal"
+
+
+@dataclass
+class WatchCarry:
+    """A watch's state across continue-as-new: its window, the reports checked so far, and the
+    reports that arrived but were not checked yet."""
+
+    window: WindowOpened
+    reports: list[ReportOutcome]
+    inbox: list[QueuedReport]
 
 
 @dataclass

@@ -12,8 +12,8 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from domain.times import iso
     from workflows.activity_calls import activity_caller
-    from workflows.approval import iso
 
 # Business errors: retrying cannot fix them.
 _activity = activity_caller(

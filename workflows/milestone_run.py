@@ -10,9 +10,10 @@ from datetime import datetime
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from domain.times import iso
     from workflows import search_attributes as sa
     from workflows.activity_calls import activity_caller
-    from workflows.approval import Approval, iso
+    from workflows.approval import Approval
     from workflows.clawback_watch import watch_id_for
     from workflows.contracts import (
         DEADLINE_FIELDS,

@@ -4,9 +4,28 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
 from temporalio.common import RetryPolicy
+from temporalio.service import RPCError, RPCStatusCode
 
 RECONCILE_SCHEDULE_ID = "tollgate-reconcile"
+
+
+@dataclass
+class ReconcileInput:
+    # Runs recorded less than this long ago are left to their own start.
+    grace_seconds: int = 120
 
 
 @dataclass
@@ -20,11 +39,52 @@ class ReconcileResult:
 @workflow.defn
 class Reconcile:
     @workflow.run
-    async def run(self) -> ReconcileResult:
+    async def run(self, inp: ReconcileInput) -> ReconcileResult:
         return await workflow.execute_activity(
             "reconcile",
+            inp,
             result_type=ReconcileResult,
             start_to_close_timeout=timedelta(minutes=5),
             retry_policy=RetryPolicy(maximum_attempts=3),
             summary="start unstarted runs, end runs whose workflow is gone, release claims",
         )
+
+
+def reconcile_schedule(task_queue: str, every: timedelta, grace: timedelta) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            Reconcile.run,
+            ReconcileInput(grace_seconds=int(grace.total_seconds())),
+            id="reconcile",  # Temporal appends the scheduled time
+            task_queue=task_queue,
+            static_summary="Start unstarted runs, end runs whose workflow is gone, release claims",
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        # A pass still running when the next is due would find the same work: skip it.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def ensure_reconcile_schedule(
+    client: Client, task_queue: str, every_seconds: int, grace_seconds: int = 120
+) -> None:
+    """Create or update the reconciler's Schedule; ``every_seconds`` 0 deletes it."""
+    handle = client.get_schedule_handle(RECONCILE_SCHEDULE_ID)
+    if every_seconds <= 0:
+        try:
+            await handle.delete()
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+        return
+    schedule = reconcile_schedule(
+        task_queue, timedelta(seconds=every_seconds), timedelta(seconds=grace_seconds)
+    )
+    try:
+        await client.create_schedule(RECONCILE_SCHEDULE_ID, schedule)
+    except ScheduleAlreadyRunningError:
+
+        def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await handle.update(replace)

@@ -18,9 +18,10 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.lifecycle import RunStage
+    from domain.times import iso
     from workflows import search_attributes as sa
     from workflows.activity_calls import way_out_caller
-    from workflows.approval import Approval, Queued, iso
+    from workflows.approval import Approval, Queued
     from workflows.contracts import (
         TERMINAL_STAGES,
         CancelRequest,

@@ -1,53 +1,27 @@
 """Change orders: proposed changes to an engagement's unbilled milestones, under dual sign-off.
 
-A proposal is checked against the milestones as they are, recorded (change order, its runs row,
-audit event) and handed to a ``ChangeOrderApproval`` workflow; the engagement itself changes only
-when both roles approve, and then as a new version.
+The rules live in ``services.change_orders``: a proposal is checked and recorded there, then its
+``ChangeOrderApproval`` workflow is started; the engagement changes only once both roles approve.
 """
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
-from sqlalchemy.orm import Session
-from temporalio.client import Client, WorkflowHandle
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.converter import value_to_type
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api.deps import AdminDep, CallerDep, SessionDep, SettingsDep, TemporalDep
 from api.links import link
 from api.problems import Problem, not_found
-from api.schemas import ChangeOrderIn, ChangesIn
+from api.schemas import ChangeOrderIn
 from api.views import change_order_view
-from db.audit import append_event
-from db.models import ChangeOrder, Engagement, Milestone, MilestoneDependency, Run, new_id
-from domain.change_orders import INVALID, MilestoneState, Refusal, check_changes
-from domain.success_fee import InvalidSuccessFee, parse_success_fee_terms
+from db.models import ChangeOrder
 from services.access import load_engagement
-from services.runs import approval_policy
-from workflows import search_attributes as sa
-from workflows.change_order import ChangeOrderApproval
-from workflows.contracts import ChangeOrderInput, RunStatus
+from services.change_orders import propose, start_change_order
 
 router = APIRouter(prefix="/v1", tags=["change orders"])
-
-
-@dataclass
-class Proposal:
-    order: ChangeOrderInput
-    status: str
-    new: bool
 
 
 @router.post("/engagements/{engagement_id}/change-orders", status_code=202)
@@ -109,176 +83,3 @@ def get_change_order(
         raise not_found("Change order", change_order_id)
     load_engagement(session, order.engagement_id, caller)
     return change_order_view(order)
-
-
-def propose(
-    session: Session, caller: CallerDep, engagement_id: str, body: ChangeOrderIn
-) -> Proposal:
-    """Check and record a proposal in one transaction, under the engagement's row lock."""
-    load_engagement(session, engagement_id, caller)
-    engagement = session.scalars(
-        select(Engagement)
-        .where(Engagement.id == engagement_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    changes = body.changes.as_changes()
-    pending = session.scalar(
-        select(ChangeOrder).where(
-            ChangeOrder.engagement_id == engagement.id, ChangeOrder.status == "proposed"
-        )
-    )
-    if pending is not None and (pending.reason, pending.changes) == (body.reason, changes):
-        run = session.get_one(Run, pending.run_id)  # a retry, e.g. after a 503
-        return Proposal(value_to_type(ChangeOrderInput, run.snapshot), pending.status, new=False)
-    if engagement.status != "active":
-        raise Problem(
-            409,
-            "engagement-not-active",
-            "Engagement not active",
-            f"Engagement {engagement.id} is {engagement.status}; it takes no change orders.",
-        )
-    if pending is not None:
-        raise Problem(
-            409,
-            "change-order-pending",
-            "Another change order is pending",
-            f"Change order {pending.id} is still awaiting sign-off; one change order at a time.",
-        )
-    milestones = session.scalars(
-        select(Milestone).where(Milestone.engagement_id == engagement.id)
-    ).all()
-    refuse(
-        check_changes(milestone_states(session, milestones), changes)
-        + _success_fee_terms(body.changes, engagement.currency)
-    )
-
-    order_id = new_id("co")
-    order = ChangeOrderInput(
-        run_id=f"change-{order_id}",
-        change_order_id=order_id,
-        engagement_id=engagement.id,
-        customer_id=engagement.customer_id,
-        reason=body.reason,
-        changes=changes,
-        base_version=engagement.version,
-        policy=approval_policy(engagement),
-    )
-    session.add(
-        ChangeOrder(
-            id=order_id,
-            engagement_id=engagement.id,
-            reason=body.reason,
-            changes=changes,
-            run_id=order.run_id,
-            base_version=engagement.version,
-            proposed_by=caller.actor,
-        )
-    )
-    session.add(
-        Run(
-            id=order.run_id,
-            kind="change_order",
-            engagement_id=engagement.id,
-            snapshot=asdict(order),
-            stage="received",
-        )
-    )
-    session.flush()
-    append_event(
-        session,
-        engagement_id=engagement.id,
-        actor=caller.actor,
-        kind="change_order_proposed",
-        run_id=order.run_id,
-        data={
-            "change_order_id": order_id,
-            "reason": body.reason,
-            "changes": changes,
-            "base_version": engagement.version,
-            "proposed_by": caller.actor,
-        },
-    )
-    session.commit()
-    return Proposal(order, "proposed", new=True)
-
-
-def milestone_states(session: Session, milestones: Sequence[Milestone]) -> list[MilestoneState]:
-    """The engagement's milestones as the change-order checks see them."""
-    keys = {m.id: m.key for m in milestones}
-    edges = session.execute(
-        select(MilestoneDependency.milestone_id, MilestoneDependency.depends_on_id).where(
-            MilestoneDependency.milestone_id.in_(keys)
-        )
-    ).all()
-    return [
-        MilestoneState(
-            key=m.key,
-            status=m.status,
-            billed_minor=m.billed_minor,
-            accepted_percent=m.accepted_percent,
-            open_run_id=m.open_run_id,
-            depends_on=tuple(keys[dep] for ms, dep in edges if ms == m.id),
-            trigger=m.trigger_mode,
-            machine_checkable=any(c.get("metric") for c in m.criteria),
-            kind=m.kind,
-            clawback=m.clawback is not None,
-        )
-        for m in milestones
-    ]
-
-
-def refuse(refusals: list[Refusal]) -> None:
-    """Invalid requests are 422s; requests the milestones' state forbids are 409s."""
-    invalid = [r for r in refusals if r.kind == INVALID]
-    shown = invalid or refusals
-    if not shown:
-        return
-    errors = [{"field": r.field, "message": r.message} for r in shown]
-    detail = "; ".join(r.message for r in shown)
-    if invalid:
-        raise Problem(422, "validation-error", "Invalid request", detail, errors)
-    raise Problem(
-        409,
-        "milestone-not-unbilled",
-        "Milestone not unbilled",
-        f"A change order may change unbilled milestones only: {detail}",
-        errors,
-    )
-
-
-def _success_fee_terms(changes: ChangesIn, currency: str) -> list[Refusal]:
-    refusals = []
-    for i, milestone in enumerate(changes.add):
-        if milestone.success_fee is not None:
-            try:
-                parse_success_fee_terms(milestone.success_fee, currency)
-            except InvalidSuccessFee as exc:
-                refusals.append(Refusal(INVALID, f"changes.add.{i}.success_fee", str(exc)))
-    return refusals
-
-
-async def start_change_order(
-    client: Client, task_queue: str, order: ChangeOrderInput
-) -> WorkflowHandle[ChangeOrderApproval, RunStatus]:
-    """Start the order's sign-off; starting an already started (or finished) one is a no-op."""
-    try:
-        return await client.start_workflow(
-            ChangeOrderApproval.run,
-            order,
-            id=order.run_id,
-            task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.ENGAGEMENT_ID, order.engagement_id),
-                    SearchAttributePair(sa.CUSTOMER_ID, order.customer_id),
-                    SearchAttributePair(sa.MILESTONE_KEY, "change-order"),
-                    SearchAttributePair(sa.STAGE, "received"),
-                ]
-            ),
-            static_summary=order.subject.title,
-        )
-    except WorkflowAlreadyStartedError:
-        return client.get_workflow_handle_for(ChangeOrderApproval.run, order.run_id)

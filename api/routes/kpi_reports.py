@@ -21,9 +21,10 @@ from api.links import link
 from api.problems import Problem, invalid, not_found
 from api.routes.evidence import link_evidence_or_422
 from api.schemas import KpiReportIn
-from api.views import iso, watch_status_view
+from api.views import watch_status_view
 from db.models import KpiReport, Milestone, new_id
 from domain.bonus import check_report
+from domain.times import iso
 from services.access import load_engagement
 from services.runs import canonical_hash
 from workflows.clawback_watch import ClawbackWatch, watch_id_for

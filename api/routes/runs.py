@@ -15,7 +15,7 @@ from temporalio.service import RPCError
 
 from api.deps import AdminDep, CallerDep, SessionDep, SettingsDep, TemporalDep
 from api.links import link
-from api.problems import Problem, not_found
+from api.problems import Problem, not_found, temporal_unreachable
 from api.schemas import CancelIn, DecisionIn, TriggerIn
 from api.views import run_row_view, run_status_view
 from db.models import Run
@@ -51,7 +51,9 @@ async def post_trigger(
     )
     try:
         await start_run(temporal, settings.task_queue, accepted.run)
-    except RPCError as exc:
+    except (RPCError, RuntimeError) as exc:
+        if isinstance(exc, RuntimeError) and not temporal_unreachable(exc):
+            raise
         raise Problem(
             503,
             "temporal-unavailable",
@@ -100,7 +102,12 @@ async def get_run(
 
 @router.post("/runs/{run_id}/decisions", status_code=202)
 async def post_decision(
-    run_id: str, body: DecisionIn, session: SessionDep, caller: CallerDep, temporal: TemporalDep
+    run_id: str,
+    body: DecisionIn,
+    session: SessionDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
 ) -> dict[str, Any]:
     """The workflow judges the decision (an Update) and the caller hears its verdict."""
     if caller.kind != "principal":
@@ -114,7 +121,7 @@ async def post_decision(
         evidence_ids=body.evidence_ids,
     )
     try:
-        status = await send_decision(temporal, run.id, signal)
+        status = await send_decision(temporal, run.id, signal, settings.update_patience_seconds)
     except RunClosed:
         raise await run_in_threadpool(_closed, session, run.id) from None
     if body.evidence_ids:
@@ -124,13 +131,19 @@ async def post_decision(
 
 @router.post("/runs/{run_id}/cancel", status_code=200)
 async def cancel_run(
-    run_id: str, body: CancelIn, session: SessionDep, caller: AdminDep, temporal: TemporalDep
+    run_id: str,
+    body: CancelIn,
+    session: SessionDep,
+    caller: AdminDep,
+    settings: SettingsDep,
+    temporal: TemporalDep,
 ) -> dict[str, Any]:
     """End a run ``cancelled`` with the reason; it releases what it held. Past sign-off (billing,
     applying a change order, releasing retention) a run finishes instead: 409."""
     run = await run_in_threadpool(_visible_run, session, caller, run_id)
     try:
-        status = await send_cancel(temporal, run.id, CancelRequest(body.reason, caller.actor))
+        request = CancelRequest(body.reason, caller.actor)
+        status = await send_cancel(temporal, run.id, request, settings.update_patience_seconds)
     except RunClosed:
         # No workflow to ask (never started, terminated, gone): the books are ended here.
         return await run_in_threadpool(_cancel_without_workflow, session, run.id, body.reason)

@@ -28,8 +28,6 @@ from activities.documents import DocumentActivities
 from activities.milestone_run import MilestoneRunActivities
 from activities.run_ends import RunEndActivities
 from api.example import platform_migration
-from api.routes.change_orders import propose
-from api.routes.closeout import request_closeout
 from api.routes.customers import create_customer
 from api.routes.engagements import create_engagement
 from api.routes.principals import create_principal
@@ -37,6 +35,8 @@ from api.schemas import ChangeOrderIn, CloseoutIn, CustomerIn, EngagementIn, Pri
 from db.models import Base, InvoiceLine
 from db.session import make_engine, make_session_factory
 from services.callers import Caller
+from services.change_orders import propose
+from services.closeouts import request_closeout
 from services.triggers import accept_trigger
 from tests.conftest import database
 from worker import activity_list
@@ -273,7 +273,10 @@ def watch_of(run: RunInput) -> WatchInput:
 async def test_clawback_and_invoice_document_activities_run_twice_issue_once(world: World):
     phase1 = world.trigger("phase-1")
     await world.bill(phase1)
-    clawback, documents = ClawbackActivities(world.sessions), DocumentActivities(world.sessions)
+    clawback, documents = (
+        ClawbackActivities(world.sessions, "TG"),
+        DocumentActivities(world.sessions),
+    )
     watch = watch_of(phase1)
 
     _, effect = await world.twice(clawback.open_clawback_window, OpenWindow(watch, AT))
@@ -419,7 +422,7 @@ async def test_starting_a_clawback_watch_twice_starts_one_watch(dev_server: Work
         policy=ApprovalPolicy(roles={}),
     )
     watch = watch_of(run)
-    clawback = ClawbackActivities(make_session_factory(None))
+    clawback = ClawbackActivities(make_session_factory(None), "TG")
     env = ActivityEnvironment(client=dev_server.client)
     await env.run(clawback.start_clawback_watch, watch)
     handle = dev_server.client.get_workflow_handle(watch.watch_id)

@@ -19,16 +19,16 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from api.example import platform_migration
-from api.routes.change_orders import propose, start_change_order
 from api.routes.customers import create_customer
 from api.routes.engagements import create_engagement
 from api.routes.principals import create_principal
 from api.schemas import ChangeOrderIn, CustomerIn, EngagementIn, PrincipalIn, TriggerIn
 from db.session import make_engine, make_session_factory
 from services.callers import Caller
+from services.change_orders import propose, start_change_order
 from services.runs import start_run
 from services.triggers import accept_trigger
-from tests.conftest import sqlite_database
+from tests.conftest import database
 from worker import WORKFLOWS, build_worker
 from workflows.change_order import ChangeOrderApproval
 from workflows.contracts import DecisionSignal, RunStatus
@@ -106,7 +106,7 @@ class Harness:
         (new histories only: committed ones are never re-recorded)."""
         history = await handle.fetch_history()
         await Replayer(workflows=WORKFLOWS).replay_workflow(history)
-        test = os.environ["PYTEST_CURRENT_TEST"].split("::")[-1].split(" ")[0]
+        test = os.environ["PYTEST_CURRENT_TEST"].split("::")[-1].split(" ")[0].split("[")[0]
         kind = (await handle.describe()).workflow_type
         path = HISTORIES / (f"{test}.json" if kind == "MilestoneRun" else f"{test}.{kind}.json")
         if RECORD_TO and not path.exists():
@@ -141,9 +141,12 @@ def seed(sessions: sessionmaker[Session], **engagement_changes: Any) -> tuple[di
     return people, engagement
 
 
-@pytest.fixture
-async def harness(time_skipping: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Harness]:
-    with sqlite_database(tmp_path) as url:
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def harness(
+    request: pytest.FixtureRequest, time_skipping: WorkflowEnvironment, tmp_path: Path
+) -> AsyncIterator[Harness]:
+    """On each database: the activities' transactions, locks and upserts differ between them."""
+    with database(request.param, tmp_path) as url:
         engine = make_engine(url)
         sessions = make_session_factory(engine)
         people, engagement = seed(sessions)

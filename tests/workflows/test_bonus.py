@@ -11,8 +11,8 @@ from temporalio.service import RPCError
 
 from api.example import platform_migration
 from db.models import AuditEvent, InvoiceLine, Milestone
+from domain.times import iso
 from tests.workflows.conftest import Harness
-from workflows.approval import iso
 from workflows.clawback_watch import ClawbackWatch, watch_id_for
 from workflows.contracts import WatchStatus
 

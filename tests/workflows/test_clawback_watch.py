@@ -4,23 +4,23 @@ invoice), and a window that passes cleanly ends the watch."""
 
 import asyncio
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.worker import Replayer
 
 from activities.documents import finalize_invoice
 from db.models import AuditEvent, CreditNote, CreditNoteLine, Invoice, InvoiceLine, KpiReport
+from domain.times import iso
 from tests.workflows.conftest import HISTORIES, RECORD_TO, Harness
 from tests.workflows.test_bonus import with_bonus
 from worker import WORKFLOWS
-from workflows.approval import iso
 from workflows.clawback_watch import ClawbackWatch, watch_id_for
-from workflows.contracts import KpiReportSignal, WatchStatus
+from workflows.contracts import KpiReportSignal, WatchInput, WatchStatus
 
 Watch = WorkflowHandle[ClawbackWatch, WatchStatus]
 
@@ -78,7 +78,7 @@ async def watch_reports(watch: Watch, count: int) -> WatchStatus:
 
 async def finish(harness: Harness, bonus: Bonus, record_as: str | None = None) -> WatchStatus:
     """The watch's result, once its history and then its run's replay deterministically; with
-    ``TOLLGATE_RECORD_HISTORIES=1`` the watch's history is saved as ``histories/<record_as>.json``."""
+    ``TOLLGATE_RECORD_HISTORIES=1`` its history is saved as ``histories/<record_as>.json``."""
     result = await bonus.watch.result()
     history = await bonus.watch.fetch_history()
     await Replayer(workflows=WORKFLOWS).replay_workflow(history)
@@ -229,3 +229,37 @@ async def test_a_window_that_passes_cleanly_ends_the_watch_and_says_so(harness: 
             select(func.count()).select_from(InvoiceLine).where(InvoiceLine.kind == "credit")
         )
     assert credits == 0
+
+
+async def test_a_watch_with_many_reports_continues_as_new_and_keeps_every_report(
+    harness: Harness,
+):
+    bonus = await billed_bonus(harness)
+    started = (await bonus.watch.fetch_history()).events[0]
+    payloads = started.workflow_execution_started_event_attributes.input.payloads
+    [inp] = await harness.env.client.data_converter.decode(payloads, [WatchInput])
+    small = replace(inp, watch_id=f"{inp.watch_id}-small", reports_per_run=2)
+    watch = await harness.env.client.start_workflow(
+        ClawbackWatch.run, small, id=small.watch_id, task_queue=harness.task_queue
+    )
+    first_run = watch.result_run_id
+
+    sent = [
+        await report(harness, watch, bonus.milestone_id, error_rate_pct="0.3") for _ in range(5)
+    ]
+    await watch_reports(watch, 5)
+    await harness.skip(timedelta(days=91))
+    result = await watch.result()
+
+    assert result.stage == "clean"
+    assert [(r.report_id, r.outcome) for r in result.reports] == [(r, "ok") for r in sent]
+    first = await harness.env.client.get_workflow_handle(watch.id, run_id=first_run).describe()
+    assert first.status == WorkflowExecutionStatus.CONTINUED_AS_NEW
+    history = await harness.env.client.get_workflow_handle(
+        watch.id, run_id=first_run
+    ).fetch_history()
+    await Replayer(workflows=WORKFLOWS).replay_workflow(history)
+    recorded = HISTORIES / "clawback_watch_continues_as_new.json"
+    if RECORD_TO and not recorded.exists():
+        recorded.write_text(history.to_json())
+    await finish(harness, bonus)

@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import func, select
 from temporalio.client import WorkflowHandle
 
-from api.routes.closeout import request_closeout, start_closeout
-from api.schemas import CloseoutIn, WaiverIn
 from db.models import AuditEvent, Engagement, Invoice, InvoiceLine, Milestone, RetentionEntry, Run
+from services.closeouts import request_closeout, start_closeout
+from services.inputs import CloseoutIn, WaiverIn
 from tests.workflows.conftest import ADMIN, Harness, seed
 
 WARRANTY = {"percent": "10", "release": "on_final_signoff", "release_delay": {"duration": "P180D"}}

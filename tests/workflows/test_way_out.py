@@ -109,16 +109,28 @@ async def test_a_cancellation_needs_a_reason(harness: Harness):
     assert (await cancel(run)).stage == "cancelled"
 
 
+def refuse_invoice_lines(h: Harness) -> None:
+    """An integrity rule every invoice line breaks: a permanent error, as bad data would be."""
+    with h.sessions.begin() as session:
+        if session.get_bind().dialect.name == "sqlite":
+            session.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON invoice_lines "
+                    "BEGIN SELECT RAISE(ABORT, 'invoice lines refused'); END"
+                )
+            )
+        else:
+            session.execute(
+                text("ALTER TABLE invoice_lines ADD CONSTRAINT refuse CHECK (amount_minor = 0)")
+            )
+
+
 async def test_a_permanent_error_while_billing_fails_the_run_and_tells_the_operators(
     harness: Harness,
 ):
     run = await harness.trigger("phase-1")
     await harness.wait_for_stage(run, "awaiting_approval")
-    with harness.sessions.begin() as session:  # a value billing cannot add up: bad data
-        session.execute(
-            text("UPDATE milestones SET billed_minor = 'corrupt' WHERE id = :id"),
-            {"id": harness.milestone_id("phase-1")},
-        )
+    refuse_invoice_lines(harness)
     await decide(harness, run, "delivery_lead", "lead")
     await decide(harness, run, "client_ap", "client")
 
@@ -128,7 +140,7 @@ async def test_a_permanent_error_while_billing_fails_the_run_and_tells_the_opera
     await harness.replay(run)
     row = run_row(harness, run.id)
     assert row.stage == "failed"
-    assert row.outcome_detail.startswith("post_billing gave up (PermanentError): InvalidAmount")
+    assert row.outcome_detail.startswith("post_billing gave up (PermanentError): IntegrityError")
     assert milestone(harness, "phase-1").open_run_id is None
     with harness.sessions() as session:
         notices = session.scalars(select(Notification).where(Notification.run_id == run.id)).all()
