@@ -2,8 +2,8 @@
 decimal strings; each rule is checked by the domain function that owns it. Every amount, text,
 list and KPI payload is bounded (``domain.bounds``), so nothing accepted can fail later.
 
-The bodies a service takes (engagements, change orders, close-outs) live in ``services.inputs``
-and are re-exported here, so the API names every body in one place."""
+The bodies a service takes (engagements, change orders, close-outs) live in ``services.inputs`` and
+``services.change_inputs`` and are re-exported here, so the API names every body in one place."""
 
 from typing import Annotated, Any, Literal
 
@@ -11,19 +11,9 @@ from pydantic import Field, StrictInt, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from domain.bounds import MAX_AMOUNT_MINOR
-from services.inputs import (
-    ChangeOrderIn,
-    CloseoutIn,
-    Currency,
-    EngagementIn,
-    Id,
-    Ids,
-    Kpis,
-    Name,
-    Percent,
-    Strict,
-    Text,
-)
+from services.change_inputs import ChangeOrderIn, CloseoutIn
+from services.fields import Currency, Id, Ids, Kpis, Name, Percent, Strict, Text
+from services.inputs import EngagementIn
 
 __all__ = [
     "CancelIn",

@@ -27,9 +27,9 @@ from domain.change_orders import INVALID, MilestoneState, Refusal, check_changes
 from domain.success_fee import InvalidSuccessFee, parse_success_fee_terms
 from services.access import load_engagement
 from services.callers import Caller
+from services.change_inputs import ChangeOrderIn, ChangesIn
 from services.engagements import approval_policy
 from services.errors import Problem
-from services.inputs import ChangeOrderIn, ChangesIn
 from workflows import search_attributes as sa
 from workflows.change_order import ChangeOrderApproval
 from workflows.contracts import ChangeOrderInput, RunStatus

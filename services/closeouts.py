@@ -24,9 +24,9 @@ from domain.calendar import describe_span, parse_span
 from domain.lifecycle import MilestoneStatus, RunStage
 from services.access import load_engagement
 from services.callers import Caller
+from services.change_inputs import CloseoutIn
 from services.engagements import approval_policy
 from services.errors import Problem
-from services.inputs import CloseoutIn
 from workflows import search_attributes as sa
 from workflows.closeout import EngagementCloseout
 from workflows.contracts import CloseoutInput, RunStatus, Waiver

@@ -1,106 +1,45 @@
-"""Validated inputs the services take: engagements with their milestones, change orders and
-close-outs. Unknown fields are refused; money is a strict non-negative int; percents are decimal
-strings; each rule is checked by the domain function that owns it. Every amount, text, list and
-KPI payload is bounded (``domain.bounds``), so nothing accepted can fail later.
+"""Validated engagements and their milestones, as the services take them. Unknown fields are
+refused; every amount, text, list and KPI payload is bounded (``domain.bounds``), so nothing
+accepted can fail later.
 
 The API takes them as request bodies (``api/schemas.py`` re-exports them), and activities
 re-validate stored milestones with them, so one model holds each rule."""
 
-from collections.abc import Callable
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     StrictBool,
-    StrictInt,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from domain.bounds import MAX_AMOUNT_MINOR, MAX_DECIMAL_CHARS, MAX_KPI_NAME_CHARS, MAX_KPIS
+from domain.bounds import MAX_DECIMAL_CHARS
 from domain.calendar import BusinessCalendar, parse_span, validate_calendar
 from domain.criteria import OPERATORS, Criterion, validate_criterion
 from domain.dependencies import find_cycle, unknown_dependencies
-from domain.money import currency_exponent, parse_percent
 from domain.success_fee import InvalidSuccessFee, parse_success_fee_terms
-
-
-def _refuse_nul(value: Any) -> Any:
-    """PostgreSQL text cannot hold NUL characters: refuse them in any string or key."""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, str) and "\x00" in item:
-            raise PydanticCustomError("nul", "text must not contain NUL (\\u0000) characters")
-        if isinstance(item, dict):
-            pending += [*item.keys(), *item.values()]
-        elif isinstance(item, list | tuple):
-            pending += item
-    return value
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    @field_validator("*")
-    @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        return _refuse_nul(value)
-
-
-def _checked_by(rule: Callable[[Any], object], kind: str) -> AfterValidator:
-    """Validate a field with the domain function that owns the rule; keep the value as given."""
-
-    def check(value: Any) -> Any:
-        try:
-            rule(value)
-        except ValueError as exc:
-            raise PydanticCustomError(kind, str(exc)) from None
-        return value
-
-    return AfterValidator(check)
-
-
-def _kpi_value(value: Any) -> str:
-    """KPIs are decimal strings (or integers); floats are refused so nothing is rounded silently."""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise PydanticCustomError("kpi", 'a KPI value must be a decimal string such as "0.4"')
-    if isinstance(value, int) and abs(value) >= 10**MAX_DECIMAL_CHARS:
-        raise PydanticCustomError("kpi", f"a KPI value has at most {MAX_DECIMAL_CHARS} digits")
-    text = str(value)
-    if len(text) > MAX_DECIMAL_CHARS:
-        raise PydanticCustomError(
-            "kpi", f"a KPI value is at most {MAX_DECIMAL_CHARS} characters long"
-        )
-    try:
-        if not Decimal(text).is_finite():
-            raise InvalidOperation
-    except InvalidOperation:
-        raise PydanticCustomError("kpi", f"{text!r} is not a decimal number") from None
-    return text
-
-
-Percent = Annotated[str, Field(strict=True, max_length=16), _checked_by(parse_percent, "percent")]
-Currency = Annotated[str, Field(strict=True), _checked_by(currency_exponent, "currency")]
-Span = Annotated[dict[str, Any] | None, _checked_by(parse_span, "duration")]
-MinorAmount = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT_MINOR)]
-Name = Annotated[str, Field(strict=True, min_length=1, max_length=200)]
-Id = Annotated[str, Field(strict=True, min_length=1, max_length=120)]
-RoleName = Annotated[str, Field(strict=True, min_length=1, max_length=100)]
-KpiValue = Annotated[str, BeforeValidator(_kpi_value)]
-KpiName = Annotated[str, Field(strict=True, min_length=1, max_length=MAX_KPI_NAME_CHARS)]
-Kpis = Annotated[dict[KpiName, KpiValue], Field(max_length=MAX_KPIS)]
-Text = Annotated[str, Field(strict=True, max_length=2000)]
-Ids = Annotated[list[Id], Field(max_length=100)]
+from services.fields import (
+    Currency,
+    Id,
+    Ids,
+    KpiName,
+    KpiValue,
+    MinorAmount,
+    Name,
+    Percent,
+    RoleName,
+    Span,
+    Strict,
+    Text,
+    checked_by,
+)
 
 
 class CalendarIn(Strict):
@@ -205,7 +144,7 @@ class ClawbackIn(Strict):
     """A billed bonus is watched for ``window``; a KPI report that breaks ``kpi`` within it
     claws back ``percent`` of the bonus."""
 
-    window: Annotated[dict[str, Any], _checked_by(parse_span, "duration")]
+    window: Annotated[dict[str, Any], checked_by(parse_span, "duration")]
     kpi: KpiGateIn
     percent: PositivePercent = "100"
 
@@ -384,94 +323,3 @@ class EngagementIn(Strict):
         if cycle:
             raise PydanticCustomError("milestones", f"cyclic depends_on: {' → '.join(cycle)}")
         return self
-
-
-class WaiverIn(Strict):
-    milestone: Annotated[str, Field(strict=True, min_length=1, max_length=100)]
-    reason: Annotated[str, Field(strict=True, min_length=1, max_length=2000)]
-
-    @field_validator("reason")
-    @classmethod
-    def _stated(cls, reason: str) -> str:
-        if not reason.strip():
-            raise PydanticCustomError("reason", "a waiver needs a reason")
-        return reason
-
-
-class CloseoutIn(Strict):
-    waive: list[WaiverIn] = []
-    note: Annotated[str, Field(strict=True, max_length=2000)] | None = None
-
-    @field_validator("waive")
-    @classmethod
-    def _once_each(cls, waive: list[WaiverIn]) -> list[WaiverIn]:
-        keys = [w.milestone for w in waive]
-        duplicates = sorted({k for k in keys if keys.count(k) > 1})
-        if duplicates:
-            raise PydanticCustomError("waive", f"milestones waived more than once: {duplicates}")
-        return waive
-
-
-def _timestamp_text(value: Any) -> Any:
-    """A schedule is an RFC 3339 timestamp; numbers are refused rather than read as epochs."""
-    if value is not None and not isinstance(value, str):
-        raise PydanticCustomError(
-            "deadline", "a deadline is an RFC 3339 timestamp such as 2026-09-30T17:00:00Z, or null"
-        )
-    return value
-
-
-class MilestoneChangeIn(Strict):
-    """The fields to change on one unbilled milestone; fields left out keep their value.
-    ``deadline: null`` clears the deadline; no other field may be null."""
-
-    milestone: Id
-    name: Name | None = None
-    fee_minor: MinorAmount | None = None
-    trigger: Literal["manual", "automatic", "both"] | None = None
-    allow_partial: StrictBool | None = None
-    acceptance_criteria: Annotated[list[CriterionIn], Field(max_length=100)] | None = None
-    depends_on: Annotated[list[DependencyIn], Field(max_length=100)] | None = None
-    deadline: Annotated[AwareDatetime | None, BeforeValidator(_timestamp_text)] = None
-
-    @model_validator(mode="after")
-    def _something_to_change(self) -> "MilestoneChangeIn":
-        given = self.model_fields_set - {"milestone"}
-        if not given:
-            raise PydanticCustomError("changes", f"nothing to change on {self.milestone}")
-        nulls = sorted(f for f in given - {"deadline"} if getattr(self, f) is None)
-        if nulls:
-            raise PydanticCustomError(
-                "null", f"{', '.join(nulls)} may not be null (leave a field out to keep it)"
-            )
-        return self
-
-    def as_change(self) -> dict[str, Any]:
-        """Only the fields given, as JSON: what the change order stores and applies."""
-        dumped = self.model_dump(mode="json")
-        return {f: v for f, v in dumped.items() if f == "milestone" or f in self.model_fields_set}
-
-
-class ChangesIn(Strict):
-    update: list[MilestoneChangeIn] = Field(default=[], max_length=100)
-    add: list[MilestoneIn] = Field(default=[], max_length=100)
-    remove: Ids = []
-
-    def as_changes(self) -> dict[str, Any]:
-        return {
-            "update": [u.as_change() for u in self.update],
-            "add": [m.model_dump(mode="json", exclude_unset=True) for m in self.add],
-            "remove": list(self.remove),
-        }
-
-
-class ChangeOrderIn(Strict):
-    reason: Annotated[str, Field(strict=True, min_length=1, max_length=2000)]
-    changes: ChangesIn
-
-    @field_validator("reason")
-    @classmethod
-    def _stated(cls, reason: str) -> str:
-        if not reason.strip():
-            raise PydanticCustomError("reason", "a change order needs a reason")
-        return reason

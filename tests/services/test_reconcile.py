@@ -9,9 +9,9 @@ from sqlalchemy import select, update
 
 from db.models import AuditEvent, Engagement, Milestone, Run
 from services.callers import Caller
+from services.change_inputs import ChangeOrderIn, CloseoutIn
 from services.change_orders import propose
 from services.closeouts import request_closeout
-from services.inputs import ChangeOrderIn, CloseoutIn
 from services.reconcile import reconcile
 from services.runs import STARTERS
 from services.triggers import accept_trigger

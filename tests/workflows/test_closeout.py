@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 from temporalio.client import WorkflowHandle
 
 from db.models import AuditEvent, Engagement, Invoice, InvoiceLine, Milestone, RetentionEntry, Run
+from services.change_inputs import CloseoutIn, WaiverIn
 from services.closeouts import request_closeout, start_closeout
-from services.inputs import CloseoutIn, WaiverIn
 from tests.workflows.conftest import ADMIN, Harness, seed
 
 WARRANTY = {"percent": "10", "release": "on_final_signoff", "release_delay": {"duration": "P180D"}}
