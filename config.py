@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     finalize_cron: str = "0 0 1 * *"
     # The IANA zone the cron is read in; each draft still waits for its own calendar's midnight.
     finalize_timezone: str = "UTC"
+    # Signs approvers' links (HMAC); ``tollgate dev`` generates one into the data folder.
+    link_secret: str = ""
     # How long a decision or cancellation waits for its run to answer before a 503.
     update_patience_seconds: float = 10
     # How often the reconciler starts unstarted runs and releases stale claims; 0 disables it.
