@@ -59,7 +59,16 @@ async def upload_evidence(
     return evidence_view(evidence)
 
 
-@router.get("/{evidence_id}")
+@router.get(
+    "/{evidence_id}",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The file as uploaded, sent with the Content-Type it was uploaded with.",
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
 def download_evidence(evidence_id: str, session: SessionDep, caller: CallerDep) -> Response:
     evidence = session.get(Evidence, evidence_id)
     if evidence is None:

@@ -32,7 +32,11 @@ router = APIRouter(prefix="/v1", tags=["runs"])
 MAX_KEY = 255
 
 
-@router.post("/milestones/{milestone_id}/triggers", status_code=202)
+@router.post(
+    "/milestones/{milestone_id}/triggers",
+    status_code=202,
+    responses={200: {"description": "This Idempotency-Key was accepted before: the same run."}},
+)
 async def post_trigger(
     milestone_id: str,
     body: TriggerIn,
@@ -41,7 +45,9 @@ async def post_trigger(
     caller: CallerDep,
     settings: SettingsDep,
     temporal: TemporalDep,
-    idempotency_key: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[
+        str | None, Header(description="Required; at most 255 characters. Without it: 400.")
+    ] = None,
 ) -> JSONResponse:
     """Record the trigger once and start its run; a retry with the same key changes nothing."""
     key = _idempotency_key(idempotency_key)
