@@ -6,6 +6,9 @@ COPY api api
 COPY activities activities
 COPY db db
 COPY domain domain
+COPY services services
+COPY templates templates
+COPY tollgate_cli tollgate_cli
 COPY workflows workflows
 COPY cli.py config.py worker.py ./
 RUN pip install --no-cache-dir .

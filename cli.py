@@ -1,13 +1,15 @@
-"""``tollgate``: the whole local stack in one command, or each part alone.
+"""``tollgate``: the whole local stack in one command, each part alone, and operators' commands.
 
 tollgate dev [--demo]   Temporal dev server (UI on :8233) + worker + API on :8000, SQLite
 tollgate api            the API alone (TOLLGATE_* settings)
 tollgate worker         the worker alone
 tollgate migrate        upgrade the database schema
 tollgate reconcile      one reconciler pass now: start unstarted runs, release stale claims
+tollgate runs …         list, show and cancel runs through the API (tollgate_cli/)
+tollgate audit verify   check an engagement's audit chain through the API
+tollgate notifications  list undelivered notices, redeliver a dead one, through the API
 """
 
-import argparse
 import asyncio
 import contextlib
 import secrets
@@ -17,20 +19,27 @@ import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Annotated
 
-import httpx
+import typer
 import uvicorn
 from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from api.app import create_app
-from api.example import load_demo
 from config import Settings
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory
+from services.approval_links import link_secret
+from services.mail_sink import start_mail_sink
 from services.reconcile import reconcile
 from services.runs import STARTERS
+from tollgate_cli import audit, notifications, runs
+from tollgate_cli.demo import announce_demo
+from tollgate_cli.logs import configure_json_logs
 from worker import build_worker
 from workflows import search_attributes as sa
+from workflows.delivery import ensure_delivery_sweep_schedule
 from workflows.reconcile import ensure_reconcile_schedule
 from workflows.schedules import ensure_finalize_schedule
 
@@ -81,6 +90,18 @@ def start_temporal(settings: Settings, data: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def serve_worker_metrics(settings: Settings) -> bool:
+    """The Temporal SDK's own Prometheus metrics (workflow and activity task latency, failures,
+    slots, polls) on ``TOLLGATE_WORKER_METRICS_PORT`` (0: off). Set as the process's default
+    runtime, created before any client, so it lives exactly as long as the default one would."""
+    if not settings.worker_metrics_port:
+        return False
+    address = f"{settings.api_host}:{settings.worker_metrics_port}"
+    metrics = PrometheusConfig(bind_address=address)
+    Runtime.set_default(Runtime(telemetry=TelemetryConfig(metrics=metrics)))
+    return True
+
+
 async def connect(address: str, namespace: str, patience_seconds: int = 60) -> Client:
     deadline = asyncio.get_running_loop().time() + patience_seconds
     while True:
@@ -99,13 +120,20 @@ async def serve(
     worker: bool,
     demo: bool = False,
     temporal: subprocess.Popen[bytes] | None = None,
+    json_logs: bool = False,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if worker:
+        metrics = serve_worker_metrics(settings)
         client = await connect(settings.temporal_address, settings.temporal_namespace)
+        if metrics:
+            print(
+                f"Worker metrics http://{settings.api_host}:{settings.worker_metrics_port}/metrics",
+                flush=True,
+            )
     else:  # the API starts whether or not Temporal is up, and connects once it is
         client = await Client.connect(
             settings.temporal_address, namespace=settings.temporal_namespace, lazy=True
@@ -115,7 +143,11 @@ async def serve(
     running_worker = None
     if worker:
         running_worker = build_worker(
-            client, make_session_factory(engine), settings.task_queue, settings.issuer_prefix
+            client,
+            make_session_factory(engine),
+            settings.task_queue,
+            settings.issuer_prefix,
+            settings=settings,
         )
         tasks.append(asyncio.create_task(running_worker.run()))
         await ensure_finalize_schedule(
@@ -128,11 +160,18 @@ async def serve(
         await ensure_reconcile_schedule(
             client, settings.task_queue, settings.reconcile_every_seconds
         )
+        await ensure_delivery_sweep_schedule(
+            client, settings.task_queue, settings.delivery_sweep_every_seconds
+        )
     server = None
     if api:
         app = create_app(settings, temporal=client)
         config = uvicorn.Config(
-            app, host=settings.api_host, port=settings.api_port, log_level="info"
+            app,
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level="info",
+            log_config=None if json_logs else uvicorn.config.LOGGING_CONFIG,
         )
         server = _Server(config)
         tasks.append(asyncio.create_task(server.serve()))
@@ -158,41 +197,6 @@ async def serve(
     print("Stopped.", flush=True)
 
 
-async def announce_demo(settings: Settings) -> None:
-    base = f"http://{settings.api_host}:{settings.api_port}"
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-        demo = await load_demo(http, settings.admin_token or "")
-    run_id = demo["run"]["run_id"]
-    lead, client = list(demo["people"].values())[:2]
-    admin = f"Authorization: Bearer {settings.admin_token}"
-
-    def approve(role: str, token: str) -> str:
-        body = f'{{"role": "{role}", "decision": "approve", "comment": "Looks good"}}'
-        return (
-            f"  curl -s -X POST {base}/v1/runs/{run_id}/decisions \\\n"
-            f"       -H 'Authorization: Bearer {token}' \\\n"
-            f"       -H 'Content-Type: application/json' -d '{body}'"
-        )
-
-    print(
-        "\n".join(
-            [
-                "",
-                f"Demo loaded: engagement {demo['engagement']['id']} (Platform migration).",
-                "Phase 1 is waiting for approval; see it in the Temporal UI:",
-                f"  http://127.0.0.1:{settings.dev_ui_port}/namespaces/default/workflows/{run_id}",
-                "Approve it as the delivery lead, then as the client's AP:",
-                approve("delivery_lead", lead["token"]),
-                approve("client_ap", client["token"]),
-                "Then read the run, the invoice and the audit trail:",
-                f"  curl -s {base}/v1/runs/{run_id} -H '{admin}'",
-                "",
-            ]
-        ),
-        flush=True,
-    )
-
-
 def dev(demo: bool) -> None:
     settings = Settings()
     data = Path(settings.data_dir)
@@ -200,10 +204,15 @@ def dev(demo: bool) -> None:
     settings = settings.model_copy(
         update={
             "admin_token": admin_token(settings, data),
+            "link_secret": link_secret(settings.link_secret, data),
             "temporal_address": f"127.0.0.1:{settings.dev_temporal_port}",
+            "smtp_host": "127.0.0.1",
+            "smtp_tls": "none",
         }
     )
     upgrade(settings.database_url)
+    mail = data / "mail"
+    stop_mail = start_mail_sink(mail, settings.smtp_port)
     temporal = start_temporal(settings, data)
     api = f"http://{settings.api_host}:{settings.api_port}"
     print(
@@ -213,6 +222,7 @@ def dev(demo: bool) -> None:
   Temporal     {settings.temporal_address}  (state in {data / "temporal.db"})
   Database     {settings.database_url}
   Admin token  {settings.admin_token}
+  Mail         {mail}/*.eml  (every email Tollgate sends; SMTP 127.0.0.1:{settings.smtp_port})
 Press Ctrl-C to stop everything.""",
         flush=True,
     )
@@ -221,6 +231,7 @@ Press Ctrl-C to stop everything.""",
     finally:
         if temporal.poll() is None:
             temporal.kill()
+        stop_mail()
 
 
 async def reconcile_now(settings: Settings, grace: timedelta) -> None:
@@ -236,38 +247,64 @@ async def reconcile_now(settings: Settings, grace: timedelta) -> None:
     print("\n".join(report.lines()), flush=True)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="tollgate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    dev_cmd = commands.add_parser("dev", help="run the whole local stack")
-    dev_cmd.add_argument("--demo", action="store_true", help="load the example engagement")
-    commands.add_parser("api", help="run the API")
-    commands.add_parser("worker", help="run the worker")
-    commands.add_parser("migrate", help="upgrade the database schema")
-    reconcile_cmd = commands.add_parser("reconcile", help="run one reconciler pass now")
-    reconcile_cmd.add_argument(
-        "--grace",
-        type=int,
-        default=120,
-        metavar="SECONDS",
-        help="leave runs recorded less than this long ago to their own start (default 120)",
-    )
-    args = parser.parse_args(argv)
-    if args.command == "dev":
-        dev(args.demo)
-        return
+app = typer.Typer(
+    name="tollgate",
+    help="Tollgate: the local stack, each part alone, and operators' commands against the API.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(runs.app, name="runs")
+app.add_typer(audit.app, name="audit")
+app.add_typer(notifications.app, name="notifications")
+
+
+@app.command("dev")
+def dev_command(
+    demo: Annotated[bool, typer.Option(help="Load the example engagement.")] = False,
+) -> None:
+    """Run the whole local stack: Temporal dev server, worker and API."""
+    dev(demo)
+
+
+@app.command()
+def api() -> None:
+    """Run the API."""
     settings = Settings()
-    if args.command == "migrate":
-        upgrade(settings.database_url)
-        return
-    if args.command == "reconcile":
-        asyncio.run(reconcile_now(settings, timedelta(seconds=args.grace)))
-        return
-    if args.command == "api" and not settings.admin_token:
-        parser.error("set TOLLGATE_ADMIN_TOKEN to run the API")
-    asyncio.run(serve(settings, api=args.command == "api", worker=args.command == "worker"))
+    if not settings.admin_token:
+        raise typer.BadParameter("set TOLLGATE_ADMIN_TOKEN to run the API")
+    configure_json_logs()
+    asyncio.run(serve(settings, api=True, worker=False, json_logs=True))
+
+
+@app.command()
+def worker() -> None:
+    """Run the worker."""
+    configure_json_logs()
+    asyncio.run(serve(Settings(), api=False, worker=True, json_logs=True))
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the database schema."""
+    upgrade(Settings().database_url)
+
+
+@app.command("reconcile")
+def reconcile_command(
+    grace: Annotated[
+        int,
+        typer.Option(
+            metavar="SECONDS",
+            help="Leave runs recorded less than this long ago to their own start.",
+        ),
+    ] = 120,
+) -> None:
+    """Run one reconciler pass now."""
+    asyncio.run(reconcile_now(Settings(), timedelta(seconds=grace)))
+
+
+def main() -> None:
+    app(prog_name="tollgate")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Tollgate's configuration: one place, environment variables prefixed ``TOLLGATE_``."""
 
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.documents import document_number
@@ -38,6 +39,30 @@ class Settings(BaseSettings):
     update_patience_seconds: float = 10
     # How often the reconciler starts unstarted runs and releases stale claims; 0 disables it.
     reconcile_every_seconds: int = 300
+    # The API the operator commands (``tollgate runs …``) talk to; default: public_url.
+    api_url: str = ""
+    # The worker's Prometheus metrics (Temporal SDK) on http://{api_host}:{port}/metrics; 0: off.
+    worker_metrics_port: int = 0
+    # Outbound email (``tollgate dev`` points it at its local mail sink). smtp_tls: "none",
+    # "starttls" or "tls" (implicit TLS, usually port 465).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "Tollgate <tollgate@localhost>"
+    # Where operators' notices (a run failed) are mailed; without it they end dead, listed
+    # by GET /v1/notifications?status=dead.
+    operators_email: str = ""
+    # Delivery retries: the n-th failed attempt waits backoff * 2^(n-1), at most backoff_max;
+    # after max_attempts the notification is dead (an admin can redeliver it).
+    delivery_max_attempts: int = Field(8, ge=1, le=50)
+    delivery_backoff_seconds: float = Field(30, gt=0)
+    delivery_backoff_max_seconds: float = Field(3600, gt=0)
+    # One SMTP conversation or webhook POST may take this long before it counts as failed.
+    delivery_timeout_seconds: float = Field(10, gt=0)
+    # How often pending notifications whose delivery never started are started; 0 disables.
+    delivery_sweep_every_seconds: int = 60
 
     @field_validator("issuer_prefix")
     @classmethod

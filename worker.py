@@ -1,5 +1,6 @@
 """Builds the Temporal worker: the milestone-run workflow and its activities."""
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -12,14 +13,19 @@ from activities.change_orders import ChangeOrderActivities
 from activities.clawback import ClawbackActivities
 from activities.closeout import CloseoutActivities
 from activities.credit_notes import CreditNoteActivities
+from activities.delivery import DeliveryActivities, Notifier
 from activities.documents import DocumentActivities
 from activities.errors import PermanentErrors
 from activities.milestone_run import MilestoneRunActivities
 from activities.reconcile import ReconcileActivities
 from activities.run_ends import RunEndActivities
+from config import Settings
+from services.delivery import DeliveryConfig
+from services.notices import LinkSigning
 from workflows.change_order import ChangeOrderApproval
 from workflows.clawback_watch import ClawbackWatch
 from workflows.closeout import EngagementCloseout
+from workflows.delivery import DeliverNotification, SweepNotifications
 from workflows.invoicing import FinalizeDrafts, FinalizeInvoice, IssueCreditNote
 from workflows.milestone_run import MilestoneRun
 from workflows.reconcile import Reconcile
@@ -33,12 +39,19 @@ WORKFLOWS = [
     ChangeOrderApproval,
     ClawbackWatch,
     Reconcile,
+    DeliverNotification,
+    SweepNotifications,
 ]
 
 
-def activity_list(session_factory: sessionmaker[Session], issuer_prefix: str = "TG") -> list:
-    approval = ApprovalActivities(session_factory)
-    acts = MilestoneRunActivities(session_factory)
+def activity_list(
+    session_factory: sessionmaker[Session],
+    issuer_prefix: str = "TG",
+    notifier: Notifier | None = None,
+) -> list:
+    notifier = notifier or Notifier()
+    approval = ApprovalActivities(session_factory, notifier)
+    acts = MilestoneRunActivities(session_factory, notifier)
     return [
         approval.plan_deadlines,
         approval.record_decision,
@@ -50,8 +63,8 @@ def activity_list(session_factory: sessionmaker[Session], issuer_prefix: str = "
         acts.post_billing,
         RunEndActivities(session_factory).end_run,
         *invoicing_activities(session_factory),
-        *CloseoutActivities(session_factory).all(),
-        *ChangeOrderActivities(session_factory).all(),
+        *CloseoutActivities(session_factory, notifier).all(),
+        *ChangeOrderActivities(session_factory, notifier).all(),
         *ClawbackActivities(session_factory, issuer_prefix).all(),
     ]
 
@@ -67,17 +80,27 @@ def build_worker(
     session_factory: sessionmaker[Session],
     task_queue: str,
     issuer_prefix: str = "TG",
+    settings: Settings | None = None,
 ) -> Worker:
     """The worker, its activities bound to one session factory; ``issuer_prefix`` numbers the
-    credit notes a clawback issues (the finalize and credit-note workflows carry their own)."""
+    credit notes a clawback issues (the finalize and credit-note workflows carry their own).
+
+    With ``settings`` notices carry approval links and are delivered as soon as they are
+    written (SMTP and webhooks as configured); without, they are written and wait for the sweep.
+    Called from a coroutine: notices are handed to delivery through the running event loop."""
+    notifier, config = Notifier(), DeliveryConfig.from_settings(settings or Settings())
+    if settings is not None:
+        links = LinkSigning(settings.public_url, settings.link_secret)
+        notifier = Notifier(links, client, task_queue, asyncio.get_running_loop())
     # Activities use blocking SQLAlchemy sessions, so they run on a thread pool.
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
         activities=[
-            *activity_list(session_factory, issuer_prefix),
+            *activity_list(session_factory, issuer_prefix, notifier),
             ReconcileActivities(session_factory, client, task_queue).reconcile,
+            *DeliveryActivities(session_factory, config, client, task_queue).all(),
         ],
         activity_executor=ThreadPoolExecutor(max_workers=8),
         max_concurrent_activities=8,

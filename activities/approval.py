@@ -12,17 +12,22 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.audit import SYSTEM_ACTOR, run_audit
+from activities.delivery import Notifier
 from db.audit import evidence_refs
-from db.models import Decision, Notification, Run
+from db.models import Decision, Run
 from domain.calendar import BusinessCalendar, deadline_after, describe_span, parse_span
 from domain.times import iso
+from services.notices import Notice, NoticeKind, Recipient, follow_up
+from services.notices import recipients as to_recipients
 from workflows.contracts import (
     ApprovalPolicy,
     Deadline,
+    DecisionView,
     Notify,
     PlanDeadlines,
     RecordDecision,
     RecordIgnoredDecision,
+    Subject,
 )
 
 DEADLINE_LABELS = {
@@ -78,8 +83,11 @@ def at_(text: str) -> datetime:
 
 
 class ApprovalActivities:
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(
+        self, session_factory: sessionmaker[Session], notifier: Notifier | None = None
+    ) -> None:
         self._sessions = session_factory
+        self._notifier = notifier or Notifier()
 
     @activity.defn(name="plan_deadlines")
     def plan_deadlines(self, req: PlanDeadlines) -> list[Deadline]:
@@ -124,6 +132,8 @@ class ApprovalActivities:
                 evidence=evidence_refs(session, decision.evidence_ids),
                 dedupe_key=f"{subject.run_id}:decision:{decision.role}",
             )
+            queued = self._notifier.queue(session, *decision_notice(session, subject, decision))
+        self._notifier.started(queued)
 
     @activity.defn(name="record_ignored_decision")
     def record_ignored_decision(self, req: RecordIgnoredDecision) -> None:
@@ -141,41 +151,42 @@ class ApprovalActivities:
 
     @activity.defn(name="notify")
     def notify(self, req: Notify) -> None:
-        """Audit a reminder or escalation and queue one outbound notification per recipient."""
+        """Audit a reminder or escalation and send one notice per recipient: a reminder to the
+        pending roles' approvers, an escalation to their escalation contacts, who may now
+        decide; each with the recipient's signed link."""
         subject = req.subject
-        grants = subject.policy.roles if req.kind == "reminder" else subject.policy.escalation
+        reminder = req.kind == "reminder"
+        grants = subject.policy.roles if reminder else subject.policy.escalation
         recipients = {role: grants.get(role, []) for role in req.roles}
+        if reminder:
+            kind, headline = NoticeKind.REMINDER, f"Reminder: your decision on {subject.title}"
+        else:
+            kind, headline = NoticeKind.ESCALATION, f"Escalated to you: {subject.title}"
         with self._sessions.begin() as session:
-            for role, principal_ids in recipients.items():
-                for principal_id in principal_ids:
-                    exists = session.scalar(
-                        select(Notification.id).where(
-                            Notification.run_id == subject.run_id,
-                            Notification.kind == req.kind,
-                            Notification.role == role,
-                            Notification.recipient_id == principal_id,
-                        )
-                    )
-                    if exists is None:
-                        session.add(
-                            Notification(
-                                run_id=subject.run_id,
-                                kind=req.kind,
-                                role=role,
-                                recipient_id=principal_id,
-                                payload={
-                                    "run_id": subject.run_id,
-                                    "milestone_id": subject.milestone_id,
-                                    "about": subject.title,
-                                    "role": role,
-                                },
-                            )
-                        )
+            notice = follow_up(session, kind, subject, headline)
+            queued = self._notifier.queue(session, notice, to_recipients(recipients))
             run_audit(
                 session,
                 subject,
-                kind="reminder_sent" if req.kind == "reminder" else "escalated",
+                kind="reminder_sent" if reminder else "escalated",
                 at=at_(req.at),
                 data={"roles": req.roles, "recipients": recipients},
                 dedupe_key=f"{subject.run_id}:{req.kind}",
             )
+        self._notifier.started(queued)
+
+
+def decision_notice(
+    session: Session, subject: Subject, decision: DecisionView
+) -> tuple[Notice, list[Recipient]]:
+    """Every approver of the run hears of a decision (rows per deciding role: one each)."""
+    verb = {"approve": "approved", "reject": "rejected"}.get(decision.decision, decision.decision)
+    headline = f"{subject.title}: {decision.role} {verb}"
+    detail = f"{decision.role} {verb} ({decision.via})" + (
+        f": {decision.comment}" if decision.comment else ""
+    )
+    notice = follow_up(
+        session, NoticeKind.DECISION_RECORDED, subject, headline, role=decision.role, detail=detail
+    )
+    principals = dict.fromkeys(p for ids in subject.policy.roles.values() for p in ids)
+    return notice, [Recipient(p, decision.role) for p in principals]

@@ -16,12 +16,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.approval import at_, load_run
+from activities.approval import at_, deadlines_for, load_run
 from activities.audit import run_audit
+from activities.delivery import Notifier
 from db.models import ChangeOrder, Engagement, Milestone, MilestoneDependency
 from domain.change_orders import check_changes
 from domain.lifecycle import TERMINAL_STAGES, MilestoneStatus
 from domain.times import iso
+from services import notices
 from services.change_orders import milestone_states
 from services.engagements import add_milestones, record_version
 from services.inputs import MilestoneIn
@@ -38,8 +40,11 @@ COLUMNS = {
 
 
 class ChangeOrderActivities:
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(
+        self, session_factory: sessionmaker[Session], notifier: Notifier | None = None
+    ) -> None:
         self._sessions = session_factory
+        self._notifier = notifier or Notifier()
 
     def all(self) -> list[Callable[..., Any]]:
         """The worker registers these (``plan_deadlines`` and decisions are ApprovalActivities')."""
@@ -62,6 +67,17 @@ class ChangeOrderActivities:
                 data={"stage": req.stage, "change_order_id": order.change_order_id},
                 dedupe_key=f"{order.run_id}:stage:{req.stage}",
             )
+            queued = []
+            if stage == "awaiting_approval":
+                notice = notices.approval_requested(
+                    order.subject,
+                    "change_order",
+                    deadlines_for(order.policy, at_(req.at)),
+                    detail=f"Change order {order.change_order_id}: {order.reason}",
+                )
+                to = notices.recipients(order.policy.roles)
+                queued = self._notifier.queue(session, notice, to)
+        self._notifier.started(queued)
 
     @activity.defn(name="apply_change_order")
     def apply_change_order(self, req: ChangeOrderStep) -> ChangeOrderResult:

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.approval import at_, calendar_of, load_run
+from activities.approval import at_, calendar_of, deadlines_for, load_run
 from activities.audit import run_audit
+from activities.delivery import Notifier
 from activities.invoicing import open_draft
 from db.audit import append_event
 from db.models import Engagement, InvoiceLine, Milestone, RetentionEntry, Run, new_id
@@ -21,6 +22,7 @@ from domain.calendar import deadline_after, describe_span, parse_span
 from domain.lifecycle import TERMINAL_STAGES
 from domain.money import format_minor
 from domain.times import iso
+from services import notices
 from workflows.contracts import CloseoutStep, Deadline, RetentionReleased
 
 # A close-out whose workflow could not be started is marked so (see api/routes/closeout.py).
@@ -51,8 +53,11 @@ def load_closeout(session: Session, run_id: str) -> Run:
 
 
 class CloseoutActivities:
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(
+        self, session_factory: sessionmaker[Session], notifier: Notifier | None = None
+    ) -> None:
         self._sessions = session_factory
+        self._notifier = notifier or Notifier()
 
     def all(self) -> list[Callable[..., Any]]:
         """The worker registers these (``plan_deadlines`` and decisions are ApprovalActivities')."""
@@ -121,6 +126,25 @@ class CloseoutActivities:
                 data={"stage": req.stage, "outcome": req.outcome, "detail": req.detail},
                 dedupe_key=f"{closeout.run_id}:stage:{req.stage}",
             )
+            queued = self._requested(session, req) if req.stage == "awaiting_approval" else []
+        self._notifier.started(queued)
+
+    def _requested(self, session: Session, req: CloseoutStep) -> list[int]:
+        """Both roles are asked to sign the close-out off; the escrow it releases is shown."""
+        closeout = req.closeout
+        policy = closeout.policy
+        waived = ", ".join(f"{w.milestone_key} ({w.reason})" for w in closeout.waivers)
+        notice = notices.approval_requested(
+            closeout.subject,
+            "closeout",
+            deadlines_for(policy, at_(req.at)),
+            amounts=[("Retention to release", retention_balance(session, closeout.engagement_id))],
+            detail="; ".join(
+                part for part in (closeout.note, f"Waived: {waived}" if waived else None) if part
+            )
+            or None,
+        )
+        return self._notifier.queue(session, notice, notices.recipients(policy.roles))
 
     @activity.defn(name="accept_closeout")
     def accept_closeout(self, req: CloseoutStep) -> None:

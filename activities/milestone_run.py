@@ -13,13 +13,15 @@ from temporalio.exceptions import ApplicationError
 
 from activities.approval import at_, deadlines_for, load_run
 from activities.audit import run_audit
+from activities.delivery import Notifier
 from activities.invoicing import post_milestone_lines, success_fee_of
 from db.audit import evidence_refs
 from db.models import Milestone, MilestoneDependency, Trigger
-from domain.billing import cumulative_charge
+from domain.billing import Charge, cumulative_charge
 from domain.criteria import Criterion, check_kpi, evaluate
-from domain.lifecycle import MilestoneStatus, status_after_unbilled_end, transition
+from domain.lifecycle import MilestoneStatus, RunStage, status_after_unbilled_end, transition
 from domain.money import parse_percent
+from services import notices
 from workflows.contracts import (
     TERMINAL_STAGES,
     Amounts,
@@ -29,37 +31,55 @@ from workflows.contracts import (
     DependencyCheck,
     OpenRun,
     PostBilling,
+    RunInput,
     RunOpened,
     SetStage,
 )
 
 
+def _criteria(run: RunInput) -> list[CriterionOutcome]:
+    results = evaluate(
+        [Criterion(**c) for c in run.criteria],
+        run.kpis,
+        require_metrics=run.trigger_mode != "manual",
+    )
+    return [CriterionOutcome(r.id, r.passed, r.detail) for r in results]
+
+
+def _charge(session: Session, run: RunInput) -> Charge:
+    """What accepting this run bills: the same while the run is open (it holds the milestone)."""
+    milestone = session.get_one(Milestone, run.milestone_id)
+    computed = success_fee_of(run)
+    return cumulative_charge(
+        computed.amount_minor if computed else run.fee_minor,
+        parse_percent(run.completion_percent),
+        milestone.billed_minor,
+        milestone.retention_held_minor,
+        parse_percent(run.retention_percent),
+    )
+
+
+def _amounts(gross: int, retention: int, net: int) -> list[tuple[str, int]]:
+    return [("Gross", gross), ("Retention withheld", retention), ("Net invoiced", net)]
+
+
 class MilestoneRunActivities:
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(
+        self, session_factory: sessionmaker[Session], notifier: Notifier | None = None
+    ) -> None:
         self._sessions = session_factory
+        self._notifier = notifier or Notifier()
 
     @activity.defn(name="open_run")
     def open_run(self, req: OpenRun) -> RunOpened:
         run = req.run
-        results = evaluate(
-            [Criterion(**c) for c in run.criteria],
-            run.kpis,
-            require_metrics=run.trigger_mode != "manual",
-        )
-        criteria = [CriterionOutcome(r.id, r.passed, r.detail) for r in results]
+        criteria = _criteria(run)
         deadlines = deadlines_for(run.policy, at_(req.opened_at))
         with self._sessions.begin() as session:
             db_run = load_run(session, run.run_id)
             trigger = session.get_one(Trigger, db_run.trigger_id)
-            milestone = session.get_one(Milestone, run.milestone_id)
             computed = success_fee_of(run)
-            charge = cumulative_charge(
-                computed.amount_minor if computed else run.fee_minor,
-                parse_percent(run.completion_percent),
-                milestone.billed_minor,
-                milestone.retention_held_minor,
-                parse_percent(run.retention_percent),
-            )
+            charge = _charge(session, run)
             run_audit(
                 session,
                 run,
@@ -103,6 +123,7 @@ class MilestoneRunActivities:
             db_run = load_run(session, run.run_id)
             if db_run.stage in TERMINAL_STAGES and db_run.stage != req.stage:
                 return  # ended meanwhile (cancelled): a late stage change must not revive it
+            queued = self._stage_notices(session, req)
             milestone = session.get_one(Milestone, run.milestone_id)
             db_run.stage = req.stage
             closing = req.stage in TERMINAL_STAGES
@@ -125,6 +146,30 @@ class MilestoneRunActivities:
                 data={"stage": req.stage, "outcome": req.outcome, "detail": req.detail},
                 dedupe_key=f"{run.run_id}:stage:{req.stage}",
             )
+        self._notifier.started(queued)
+
+    def _stage_notices(self, session: Session, req: SetStage) -> list[int]:
+        """The approvers hear that their decision is wanted, and how the run ended."""
+        run = req.run
+        if req.stage == RunStage.AWAITING_APPROVAL:
+            charge = _charge(session, run)
+            notice = notices.approval_requested(
+                run.subject,
+                "milestone",
+                # Planned from the stage's time, a moment after the run opened: the same
+                # business-day deadlines to the minute the email shows.
+                deadlines_for(run.policy, at_(req.at)),
+                amounts=_amounts(charge.gross_minor, charge.retention_minor, charge.net_minor),
+                criteria=[vars(c) for c in _criteria(run)],
+                evidence_ids=run.evidence_ids,
+            )
+            return self._notifier.queue(session, notice, notices.recipients(run.policy.roles))
+        if req.stage in notices.ENDS:
+            kind = notices.ENDS[req.stage]
+            headline = f"{run.milestone_name}: {req.stage}"
+            notice = notices.follow_up(session, kind, run.subject, headline, detail=req.detail)
+            return self._notifier.queue(session, notice, notices.recipients(run.policy.roles))
+        return []
 
     @activity.defn(name="check_dependencies")
     def check_dependencies(self, req: CheckDependencies) -> DependencyCheck:
@@ -176,6 +221,8 @@ class MilestoneRunActivities:
         with self._sessions.begin() as session:
             load_run(session, run.run_id)
             posted = post_milestone_lines(session, run, at_(req.at))
+            queued = [] if posted is None else self._billed_notices(session, run, posted.amounts)
+        self._notifier.started(queued)
         if posted is None:
             raise ApplicationError(
                 f"milestone {run.milestone_key} is already fully billed",
@@ -197,3 +244,10 @@ class MilestoneRunActivities:
             amounts=posted.amounts,
             dependant_run_ids=[r for r in dependants if r],
         )
+
+    def _billed_notices(self, session: Session, run: RunInput, amounts: Amounts) -> list[int]:
+        notice = notices.follow_up(
+            session, notices.NoticeKind.RUN_BILLED, run.subject, f"{run.milestone_name}: billed"
+        )
+        notice.amounts = _amounts(amounts.gross_minor, amounts.retention_minor, amounts.net_minor)
+        return self._notifier.queue(session, notice, notices.recipients(run.policy.roles))

@@ -13,6 +13,8 @@ from temporalio.client import Client
 
 from api import problems
 from api.deps import refuse_nul_in_path
+from api.metrics import instrument
+from api.pages import approve
 from api.routes import (
     audit,
     change_orders,
@@ -24,6 +26,9 @@ from api.routes import (
     health,
     invoices,
     kpi_reports,
+    listings,
+    me,
+    notifications,
     principals,
     runs,
 )
@@ -63,7 +68,10 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
     problems.install(app)
     app.add_middleware(
         RequestBodyGuard,
-        uploads={evidence.router.prefix: settings.evidence_max_bytes + MULTIPART_OVERHEAD_BYTES},
+        uploads=dict.fromkeys(
+            (evidence.router.prefix, "/approve/"),
+            settings.evidence_max_bytes + MULTIPART_OVERHEAD_BYTES,
+        ),
     )
     routers = (
         principals,
@@ -78,9 +86,15 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         credit_notes,
         audit,
         health,
+        listings,
+        me,
+        approve,
+        notifications,
     )
     for module in routers:
         app.include_router(module.router)
+    app.mount("/static", approve.STATIC, name="static")
+    instrument(app)  # outermost: counts every answer, refusals included
     return app
 
 
@@ -91,7 +105,8 @@ class _Refused(ValueError):
 class RequestBodyGuard:
     """Bounds every request body before the app reads it.
 
-    Size: MAX_JSON_BODY_BYTES, or the limit given for an upload path; bytes are counted as
+    Size: MAX_JSON_BODY_BYTES, or the limit given for an upload path (evidence, and the
+    approver page's form with its optional file); bytes are counted as
     they stream, so a missing or false Content-Length changes nothing (413). A JSON body is read
     whole first and refused (422) for what Python's json would accept but must not reach a
     handler: NaN / Infinity (not JSON numbers; money and KPIs are decimal strings) and nesting
@@ -102,12 +117,21 @@ class RequestBodyGuard:
         self.app = app
         self.uploads = uploads
 
+    def _limit(self, path: str) -> int:
+        """An upload path's own limit: a path given with a trailing slash covers what is below."""
+        for prefix, limit in self.uploads.items():
+            if path.rstrip("/") == prefix.rstrip("/") or (
+                prefix.endswith("/") and path.startswith(prefix)
+            ):
+                return limit
+        return MAX_JSON_BODY_BYTES
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        limit = self.uploads.get(scope["path"].rstrip("/"), MAX_JSON_BODY_BYTES)
+        limit = self._limit(scope["path"])
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             await problems.body_too_large(limit)(scope, receive, send)

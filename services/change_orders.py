@@ -84,7 +84,7 @@ def propose(session: Session, caller: Caller, engagement_id: str, body: ChangeOr
 
     order_id = new_id("co")
     order = ChangeOrderInput(
-        run_id=f"change-{order_id}",
+        run_id=f"change-order:{engagement.id}:{order_id}",
         change_order_id=order_id,
         engagement_id=engagement.id,
         customer_id=engagement.customer_id,

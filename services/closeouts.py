@@ -159,7 +159,7 @@ def _next_run_id(session: Session, engagement: Engagement) -> str:
         .select_from(Run)
         .where(Run.engagement_id == engagement.id, Run.kind == "closeout")
     )
-    return f"closeout-{engagement.id}-{(earlier or 0) + 1}"
+    return f"closeout:{engagement.id}:{(earlier or 0) + 1}"
 
 
 def abandon_closeout(session: Session, closeout: CloseoutInput) -> None:

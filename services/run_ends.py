@@ -14,15 +14,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from db.audit import append_event
-from db.models import ChangeOrder, Engagement, Milestone, Notification, Run
+from db.models import ChangeOrder, Engagement, Milestone, Run
 from domain.lifecycle import (
     TERMINAL_STAGES,
     RunStage,
     status_after_unbilled_end,
     transition,
 )
-
-OPERATORS = "operators"
+from services.notices import Notice, NoticeKind, queue
 
 
 def end_run(
@@ -54,16 +53,22 @@ def end_run(
         dedupe_key=f"{run.id}:stage:{stage}",
     )
     if stage == RunStage.FAILED:
-        session.add(
-            Notification(
-                run_id=run.id,
-                kind="run_failed",
-                role="operator",
-                recipient_id=OPERATORS,
-                payload={"run_id": run.id, "kind": run.kind, "detail": detail},
-            )
-        )
+        _announce_failure(session, run, detail)
     return True
+
+
+def _announce_failure(session: Session, run: Run, detail: str) -> None:
+    """Operators (and subscribed webhooks) hear of it; the sweep starts the delivery."""
+    notice = Notice(
+        kind=NoticeKind.RUN_FAILED,
+        run_id=run.id,
+        run_kind=run.kind,
+        engagement_id=run.engagement_id,
+        milestone_id=run.milestone_id,
+        headline=f"Run failed: {run.id}",
+        detail=detail,
+    )
+    queue(session, notice, [], operators=True)
 
 
 def _release(

@@ -48,9 +48,17 @@ def canonical_hash(body: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def run_id_for(milestone_id: str, idempotency_key: str) -> str:
-    """Derived from milestone and trigger, so a duplicate trigger can never start a second run."""
-    return f"run-{milestone_id}-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]}"
+def milestone_run_id(milestone: Milestone, idempotency_key: str) -> str:
+    """``milestone:<engagement id>:<milestone key>:<hash>``, readable in the Temporal UI and
+    searchable by prefix (``WorkflowId STARTS_WITH "milestone:eng_…:"``).
+
+    Derived from the milestone and the trigger's key, so a retried trigger can never start a
+    second run. ``:`` separates because keys may hold ``.``, ``-`` and ``_`` and a ``/`` would
+    not fit in ``/v1/runs/{run_id}``; the key is cut to 48 characters so the id fits its column
+    (the hash, of the milestone's id and the key, keeps it unique).
+    """
+    digest = hashlib.sha256(f"{milestone.id}\n{idempotency_key}".encode()).hexdigest()[:12]
+    return f"milestone:{milestone.engagement_id}:{milestone.key[:48]}:{digest}"
 
 
 def snapshot(
@@ -115,9 +123,29 @@ async def start_run(
             ),
             static_summary=f"{run.milestone_key}: {run.milestone_name} — {fee} "
             f"({run.completion_percent}%, {run.trigger_mode})",
+            static_details=_static_details(run),
         )
     except WorkflowAlreadyStartedError:
         return handle(client, run.run_id)
+
+
+def _static_details(run: RunInput) -> str:
+    """The run's frozen terms, in Markdown, under its summary in the Temporal UI."""
+    gates = [
+        f"`{d.milestone_key}`"
+        + (f" (`{d.kpi['metric']} {d.kpi['op']} {d.kpi['threshold']}`)" if d.kpi else "")
+        for d in run.depends_on
+    ]
+    kpis = ", ".join(f"`{name}` = {value}" for name, value in run.kpis.items())
+    return "\n\n".join(
+        [
+            f"**Engagement** `{run.engagement_id}`, customer `{run.customer_id}`, "
+            f"trigger `{run.trigger_id}`",
+            f"**Sign-off by** {', '.join(f'`{role}`' for role in run.policy.roles) or 'criteria'}",
+            f"**Depends on** {', '.join(gates) or 'nothing'}",
+            f"**KPIs reported** {kpis or 'none'}",
+        ]
+    )
 
 
 def handle(client: Client, run_id: str) -> WorkflowHandle[MilestoneRun, RunStatus]:

@@ -24,7 +24,7 @@ from services.access import load_engagement
 from services.callers import Caller
 from services.errors import Problem, invalid, not_found
 from services.evidence import EvidenceNotLinkable, link_evidence
-from services.runs import canonical_hash, recorded_input, run_id_for, snapshot
+from services.runs import canonical_hash, milestone_run_id, recorded_input, snapshot
 from workflows.contracts import RunInput
 
 # A run's input travels with every activity call and into its history: keep it far below
@@ -76,7 +76,7 @@ def accept_trigger(
         errors = [{"field": "evidence_ids", "message": m} for m in exc.errors.values()]
         raise Problem(422, "validation-error", "Invalid request", str(exc), errors) from None
 
-    run_id = run_id_for(milestone.id, key)
+    run_id = milestone_run_id(milestone, key)
     trigger_id = new_id("trg")
     run_input = snapshot(session, engagement, milestone, trigger_id, run_id, data)
     recorded = asdict(run_input)

@@ -33,6 +33,7 @@ class Stack:
     backend: str
     temporal: Client
     task_queue: str
+    link_secret: str = ""
 
     def auth(self, token: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token or self.admin_token}"}
@@ -129,7 +130,7 @@ class Example:
 
 @asynccontextmanager
 async def serve_stack(
-    backend: str, env: WorkflowEnvironment, directory: Path
+    backend: str, env: WorkflowEnvironment, directory: Path, link_secret: str | None = None
 ) -> AsyncIterator[Stack]:
     """Migrated database, uvicorn on a free port, and a worker on ``env``'s Temporal server."""
     with database(backend, directory) as url:
@@ -138,6 +139,7 @@ async def serve_stack(
             admin_token=secrets.token_urlsafe(24),
             task_queue=f"tollgate-{backend}-{uuid.uuid4()}",
             evidence_max_bytes=64 * 1024,
+            link_secret=secrets.token_urlsafe(32) if link_secret is None else link_secret,
         )
         engine = make_engine(url)
         sessions = make_session_factory(engine)
@@ -152,7 +154,13 @@ async def serve_stack(
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
         ):
             yield Stack(
-                http, settings.admin_token or "", sessions, backend, env.client, settings.task_queue
+                http,
+                settings.admin_token or "",
+                sessions,
+                backend,
+                env.client,
+                settings.task_queue,
+                settings.link_secret,
             )
         server.should_exit = True
         await serving
@@ -172,6 +180,11 @@ async def stack(
 
 @pytest.fixture
 async def example(stack: Stack) -> Example:
+    return await new_example(stack)
+
+
+async def new_example(stack: Stack) -> Example:
+    """The brief's engagement with its five people and customer, created through the API."""
     people = {
         name: await stack.principal(name)
         for name in ("lead", "client", "lead_backup", "client_backup", "stranger")

@@ -22,13 +22,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def approval_emails(folder: Path, count: int) -> list[str]:
+    """The approval requests the local mail sink caught, once ``count`` have arrived."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        mails = [p.read_text() for p in sorted(folder.glob("*.eml"))]
+        requests = [m for m in mails if "/approve/" in m]
+        if len(requests) >= count:
+            return requests
+        time.sleep(0.2)
+    raise AssertionError(f"{count} approval emails never arrived in {folder}")
+
+
 def test_dev_with_demo_serves_a_run_awaiting_approval_and_stops_cleanly_on_ctrl_c(tmp_path: Path):
-    api, temporal, ui = free_port(), free_port(), free_port()
+    api, temporal, ui, smtp = free_port(), free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "TOLLGATE_API_PORT": str(api),
         "TOLLGATE_DEV_TEMPORAL_PORT": str(temporal),
         "TOLLGATE_DEV_UI_PORT": str(ui),
+        "TOLLGATE_SMTP_PORT": str(smtp),
     }
     env.pop("TOLLGATE_ADMIN_TOKEN", None)
     tollgate = Path(sys.executable).with_name("tollgate")
@@ -66,6 +79,9 @@ def test_dev_with_demo_serves_a_run_awaiting_approval_and_stops_cleanly_on_ctrl_
         assert run["stage"] == "awaiting_approval"
         assert httpx.get(f"http://127.0.0.1:{ui}/", timeout=10).status_code == 200
         assert (tmp_path / "data" / "temporal.db").exists()
+        assert "data/mail/*.eml" in text
+        mails = approval_emails(tmp_path / "data" / "mail", count=2)  # lead and client
+        assert all("/approve/" in mail for mail in mails)
         assert (tmp_path / "data" / "tollgate.db").exists()
     finally:
         proc.send_signal(signal.SIGINT)

@@ -6,6 +6,7 @@ when taken from the queue, and recorded, while the reminder → escalation → d
 expiry timers run. Deterministic: it only waits, and calls activities through the workflow.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -15,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.times import iso
     from workflows.activity_calls import ActivityCall
     from workflows.contracts import (
+        DEADLINE_FIELDS,
         Deadline,
         DecisionSignal,
         DecisionView,
@@ -24,6 +26,15 @@ with workflow.unsafe.imports_passed_through():
         RunStatus,
         Subject,
     )
+
+
+# How "Current Details" names each deadline kind (``DEADLINE_FIELDS`` orders them).
+DEADLINE_WORDS = {
+    "reminder": "reminder",
+    "escalation": "escalation",
+    "deemed_acceptance": "deemed accepted",
+    "expiry": "expires",
+}
 
 
 @dataclass
@@ -54,11 +65,14 @@ class Approval:
         status: RunStatus,
         inbox: list[Queued],
         activity: ActivityCall,
+        on_change: Callable[[], None],
     ) -> None:
         self._subject = subject
         self._status = status
         self._inbox = inbox
         self._activity = activity
+        # Called whenever what the run waits for changes (a decision, a deadline that passed).
+        self._on_change = on_change
         self._ignored = 0
         self._tickets = 0
         # Ticket → None once recorded, or the reason it was ignored.
@@ -105,6 +119,7 @@ class Approval:
                 pending = ", ".join(status.pending_roles)
                 return Verdict("expired", f"no decision from {pending} ({timer.label})")
             await self._on_deadline(timer)
+            self._on_change()
 
     async def _on_deadline(self, timer: Deadline) -> None:
         status = self._status
@@ -218,6 +233,7 @@ class Approval:
         status.decisions.append(decision)
         if decision.role in status.pending_roles:
             status.pending_roles.remove(decision.role)
+        self._on_change()
         summary = f"{decision.decision} by {decision.role} via {decision.via}"
         await self._activity(
             "record_decision",
@@ -225,3 +241,34 @@ class Approval:
             None,
             summary,
         )
+
+    def waiting_for(self, now: datetime) -> list[str]:
+        """Markdown: each pending role, who may decide for it, and its next deadline."""
+        status, policy = self._status, self._subject.policy
+        rows = ["| role | who may decide | next deadline |", "|---|---|---|"]
+        for role in status.pending_roles:
+            who = list(policy.roles.get(role, []))
+            if role in status.escalated_roles:
+                who += [f"{p} (escalation)" for p in policy.escalation.get(role, [])]
+            rows.append(
+                f"| `{role}` | {', '.join(who) or '—'} | {self._next_deadline(role, now)} |"
+            )
+        verbs = {"approve": "approved", "reject": "rejected"}
+        decided = [
+            f"`{d.role}` {verbs.get(d.decision, d.decision)} ({d.via}, {d.at})"
+            for d in status.decisions
+        ]
+        return ["Waiting for sign-off:", "\n".join(rows)] + (
+            [f"Decided so far: {'; '.join(decided)}."] if decided else []
+        )
+
+    def _next_deadline(self, role: str, now: datetime) -> str:
+        """The first deadline still ahead that concerns the role (silence accepts only for
+        client roles)."""
+        for kind, field in DEADLINE_FIELDS.items():
+            at = self._status.deadlines.get(field)
+            if kind == "deemed_acceptance" and role not in self._subject.policy.client_roles:
+                continue
+            if at is not None and datetime.fromisoformat(at) > now:
+                return f"{DEADLINE_WORDS[kind]} at {at}"
+        return "none"

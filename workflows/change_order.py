@@ -41,7 +41,10 @@ class ChangeOrderApproval(SignOffWorkflow):
             engagement_id=inp.engagement_id,
             details={"change_order_id": inp.change_order_id, "status": "proposed", "version": None},
         )
-        self._approval = Approval(inp.subject, status, self._inbox, self._activity)
+        self._approval = Approval(
+            inp.subject, status, self._inbox, self._activity, on_change=self._show
+        )
+        self._show()
         return await self._run_to_an_end(self._proceed())
 
     async def _proceed(self) -> RunStatus:
@@ -100,3 +103,14 @@ class ChangeOrderApproval(SignOffWorkflow):
     def _upsert_stage(self) -> None:
         assert self._status is not None
         workflow.upsert_search_attributes([sa.STAGE.value_set(self._status.stage)])
+        self._show()
+
+    def _describe(self, status: RunStatus) -> list[str]:
+        inp, changes = self._inp, self._inp.changes
+        touched = [u["milestone"] for u in changes.get("update", [])]
+        touched += [a["key"] for a in changes.get("add", [])] + list(changes.get("remove", []))
+        keys = ", ".join(f"`{key}`" for key in touched) or "no milestones"
+        paragraphs = [
+            f"{inp.subject.title} (`{inp.engagement_id}`, version {inp.base_version}): {keys}."
+        ]
+        return paragraphs + super()._describe(status)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from domain.money import format_minor
     from domain.times import iso
     from workflows import search_attributes as sa
     from workflows.activity_calls import activity_caller
@@ -83,6 +84,7 @@ class ClawbackWatch:
             status.reports = list(inp.carried.reports)
             self._inbox[:0] = [(q.arrived_at, q.report) for q in inp.carried.inbox]
         status.window_ends_at = window.window_ends_at
+        self._show()
         ends = datetime.fromisoformat(window.window_ends_at)
         checked_here = 0
         while status.stage == "watching":
@@ -179,9 +181,28 @@ class ClawbackWatch:
             f"check KPI report {report.report_id}",
         )
         self._status.reports.append(outcome)
+        self._show()
         return outcome
 
     def _set_stage(self, stage: str, detail: str) -> None:
         assert self._status is not None
         self._status.stage, self._status.detail = stage, detail
         workflow.upsert_search_attributes([sa.STAGE.value_set(stage)])
+        self._show()
+
+    def _show(self) -> None:
+        """What the watch waits for, in the Temporal UI's "Current Details" (not a command)."""
+        status, inp = self._status, self._inp
+        assert status is not None
+        kpi = f"`{status.kpi['metric']} {status.kpi['op']} {status.kpi['threshold']}`"
+        bonus = f"{format_minor(status.billed_minor, status.currency)} {status.currency}"
+        if status.stage == "watching":
+            lines = [
+                f"**Watching** the `{inp.milestone_key}` bonus ({bonus}) until "
+                f"{status.window_ends_at}: a KPI report breaking {kpi} claws back "
+                f"{status.percent}%.",
+            ]
+        else:
+            lines = [f"**Ended: {status.stage}** — {status.detail}"]
+        lines.append(f"Reports checked: {len(status.reports)}.")
+        workflow.set_current_details("\n\n".join(lines))

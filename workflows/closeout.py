@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from domain.money import format_minor
     from domain.times import iso
     from workflows import search_attributes as sa
     from workflows.activity_calls import activity_caller
@@ -49,7 +50,10 @@ class EngagementCloseout(SignOffWorkflow):
                 "invoice_id": None,
             },
         )
-        self._approval = Approval(inp.subject, status, self._inbox, self._activity)
+        self._approval = Approval(
+            inp.subject, status, self._inbox, self._activity, on_change=self._show
+        )
+        self._show()
         return await self._run_to_an_end(self._proceed())
 
     async def _proceed(self) -> RunStatus:
@@ -77,6 +81,7 @@ class EngagementCloseout(SignOffWorkflow):
             await self._set_stage(verdict.outcome, outcome=verdict.outcome, detail=verdict.detail)
             status.outcome, status.outcome_detail = verdict.outcome, verdict.detail
             status.pending_roles = []
+            self._show()
         await approval.ignore_inbox()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return status
@@ -134,3 +139,20 @@ class EngagementCloseout(SignOffWorkflow):
     def _upsert_stage(self) -> None:
         assert self._status is not None
         workflow.upsert_search_attributes([sa.STAGE.value_set(self._status.stage)])
+        self._show()
+
+    def _describe(self, status: RunStatus) -> list[str]:
+        inp = self._inp
+        waived = ", ".join(f"`{w.milestone_key}`" for w in inp.waivers)
+        paragraphs = [
+            f"Close-out of {inp.engagement_name} (`{inp.engagement_id}`)"
+            + (f", waiving {waived}." if waived else ".")
+        ]
+        paragraphs += super()._describe(status)
+        balance = status.details.get("retention_balance_minor")
+        if status.stage == "warranty":
+            held = f" ({format_minor(balance, inp.currency)} {inp.currency})" if balance else ""
+            paragraphs.append(
+                f"The retention{held} is released on {status.deadlines.get('release_at')}."
+            )
+        return paragraphs

@@ -58,7 +58,10 @@ class MilestoneRun(SignOffWorkflow):
             stage="received",
             engagement_id=inp.engagement_id,
         )
-        self._approval = Approval(inp.subject, self._status, self._inbox, self._activity)
+        self._approval = Approval(
+            inp.subject, self._status, self._inbox, self._activity, on_change=self._show
+        )
+        self._show()
         return await self._run_to_an_end(self._proceed())
 
     async def _proceed(self) -> RunStatus:
@@ -148,6 +151,7 @@ class MilestoneRun(SignOffWorkflow):
                 "check upstream milestones",
             )
             status.waiting_on = check.waiting_on
+            self._show()
             if check.state == "satisfied":
                 return True
             if check.state == "impossible":
@@ -214,6 +218,7 @@ class MilestoneRun(SignOffWorkflow):
             "start_clawback_watch", watch, None, f"start the clawback watch of {inp.milestone_key}"
         )
         self._status.details["clawback_watch_id"] = watch.watch_id
+        self._show()
 
     # ---- helpers --------------------------------------------------------------------------
 
@@ -247,7 +252,33 @@ class MilestoneRun(SignOffWorkflow):
         self._status.outcome = outcome
         self._status.outcome_detail = detail
         self._status.pending_roles = []
+        self._show()
 
     def _upsert_stage(self) -> None:
         assert self._status is not None
         workflow.upsert_search_attributes([sa.STAGE.value_set(self._status.stage)])
+        self._show()
+
+    def _describe(self, status: RunStatus) -> list[str]:
+        inp = self._inp
+        paragraphs = [
+            f"Milestone `{inp.milestone_key}` ({inp.milestone_name}) of engagement "
+            f"`{inp.engagement_id}`, {inp.completion_percent}% complete."
+        ]
+        paragraphs += super()._describe(status)
+        if status.stage == "waiting_on_dependency":
+            gates = [
+                f"- `{dep.milestone_key}` accepted"
+                + (
+                    f" with `{dep.kpi['metric']} {dep.kpi['op']} {dep.kpi['threshold']}`"
+                    if dep.kpi
+                    else ""
+                )
+                for dep in inp.depends_on
+                if dep.milestone_key in status.waiting_on
+            ]
+            paragraphs += ["Waiting for:", "\n".join(gates)]
+        watch = status.details.get("clawback_watch_id")
+        if watch:
+            paragraphs.append(f"Clawback watch: `{watch}`.")
+        return paragraphs

@@ -32,6 +32,16 @@ with workflow.unsafe.imports_passed_through():
 
 NO_REASON = "cancelled in Temporal (no reason given)"
 
+# The first line of the Temporal UI's "Current Details", per stage.
+HEADLINES = {
+    "received": "Starting: recording the request.",
+    "awaiting_approval": "Awaiting approval.",
+    "waiting_on_dependency": "Signed off; waiting on upstream milestones before billing.",
+    "billing": "Signed off; posting the invoice lines.",
+    "accepted": "Signed off; closing the engagement.",
+    "warranty": "Signed off; holding the retention until the warranty ends.",
+}
+
 
 class SignOffWorkflow:
     _end_activity = staticmethod(way_out_caller())
@@ -155,8 +165,27 @@ class SignOffWorkflow:
             await self._approval.ignore_inbox()
             self._approval.abandon(f"run is {stage}")
         self._ended = True
+        self._show()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return status
+
+    # ---- what the run waits for: the Temporal UI's "Current Details" --------------------------
+
+    def _show(self) -> None:
+        """Refresh the Markdown the UI shows. Not a command: recorded histories replay as before."""
+        if self._status is not None:
+            workflow.set_current_details("\n\n".join(self._describe(self._status)))
+
+    def _describe(self, status: RunStatus) -> list[str]:
+        """Paragraphs: the stage, then what the run waits for; subclasses add their own."""
+        if status.stage in TERMINAL_STAGES:
+            ended = f"**Ended: {status.stage}**"
+            return [ended + (f" — {status.outcome_detail}" if status.outcome_detail else "")]
+        headline = HEADLINES.get(status.stage, status.stage.replace("_", " ").capitalize() + ".")
+        paragraphs = [f"**{headline}**"]
+        if status.stage == "awaiting_approval" and self._approval is not None:
+            paragraphs += self._approval.waiting_for(workflow.now())
+        return paragraphs
 
 
 def _why(err: ActivityError) -> str:

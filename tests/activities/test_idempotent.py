@@ -208,11 +208,11 @@ async def test_milestone_run_activities_run_twice_record_the_run_once(world: Wor
     deadlines, effect = await world.twice(approval.plan_deadlines, PlanDeadlines(phase1.policy, AT))
     assert effect == {} and len(deadlines) == 4
     _, effect = await world.twice(acts.set_stage, SetStage(phase1, "awaiting_approval", AT))
-    assert effect == {"runs": 1, "audit_events": 1}
+    assert effect == {"runs": 1, "audit_events": 1, "notification_outbox": 2}
 
     lead = DecisionView("delivery_lead", world.people["lead"], "approve", "approver", "ok", AT)
     _, effect = await world.twice(approval.record_decision, RecordDecision(phase1.subject, lead))
-    assert effect == {"decisions": 1, "audit_events": 1}
+    assert effect == {"decisions": 1, "audit_events": 1, "notification_outbox": 2}
     stranger = DecisionSignal("client_ap", world.people["stranger"], "approve")
     ignored = RecordIgnoredDecision(phase1.subject, stranger, "not an approver", AT, sequence=1)
     _, effect = await world.twice(approval.record_ignored_decision, ignored)
@@ -233,6 +233,7 @@ async def test_milestone_run_activities_run_twice_record_the_run_once(world: Wor
         "milestones": 1,
         "runs": 1,
         "audit_events": 4,  # two lines posted, retention held, milestone accepted
+        "notification_outbox": 2,  # "billed", to both roles
     }
     assert billed.dependant_run_ids == [phase2.run_id]
     check, effect = await world.twice(acts.check_dependencies, CheckDependencies(phase2, AT))
@@ -240,7 +241,8 @@ async def test_milestone_run_activities_run_twice_record_the_run_once(world: Wor
 
     rejected = SetStage(phase2, "rejected", AT, outcome="rejected", detail="not good enough")
     _, effect = await world.twice(acts.set_stage, rejected)
-    assert effect == {"milestones": 1, "runs": 1, "audit_events": 1}  # the claim is released
+    # the claim is released; the rejection is told to both roles
+    assert effect == {"milestones": 1, "runs": 1, "audit_events": 1, "notification_outbox": 2}
 
     retried = world.trigger("phase-2", kpis={"error_rate_pct": "0.4"})
     ends = RunEndActivities(world.sessions)
@@ -354,7 +356,7 @@ async def test_closeout_activities_run_twice_close_and_release_once(
     assert (balance, effect) == (300_000, {"audit_events": 1})
     waiting = CloseoutStep(closeout, AT, stage="awaiting_approval")
     _, effect = await world.twice(acts.set_closeout_stage, waiting)
-    assert effect == {"runs": 1, "audit_events": 1}
+    assert effect == {"runs": 1, "audit_events": 1, "notification_outbox": 2}
     _, effect = await world.twice(acts.accept_closeout, CloseoutStep(closeout, AT))
     assert effect == {"engagements": 1, "milestones": 2, "runs": 1, "audit_events": 3}
     release_at, effect = await world.twice(acts.plan_release, CloseoutStep(closeout, AT))
@@ -382,7 +384,7 @@ async def test_change_order_activities_run_twice_apply_or_close_the_order_once(w
     order = proposal(3_200_000)
     waiting = ChangeOrderStep(order, AT, stage="awaiting_approval")
     _, effect = await world.twice(acts.change_order_stage, waiting)
-    assert effect == {"runs": 1, "audit_events": 1}
+    assert effect == {"runs": 1, "audit_events": 1, "notification_outbox": 2}
     approved = ChangeOrderStep(order, AT, outcome="approved")
     applied, effect = await world.twice(acts.apply_change_order, approved)
     assert (applied.status, applied.version) == ("applied", 2)

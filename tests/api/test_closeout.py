@@ -77,7 +77,7 @@ async def test_a_signed_off_closeout_releases_the_retention_and_closes_the_engag
     started = response.json()
     run_id = started["run_id"]
     assert started["engagement_id"] == example.engagement["id"]
-    assert run_id == f"closeout-{example.engagement['id']}-1"
+    assert run_id == f"closeout:{example.engagement['id']}:1"
     assert started["status_url"].endswith(f"/v1/runs/{run_id}")
     status = await example.wait_for_stage(run_id, "awaiting_approval")
     assert (status["kind"], status["milestone_id"]) == ("closeout", None)
@@ -130,7 +130,7 @@ async def test_a_rejected_closeout_hands_the_engagement_back_and_a_second_one_wa
     assert {m["status"] for m in engagement["milestones"]} == {"pending"}
     again = await close_out(example, WAIVE_ALL)
     assert again.status_code == 202, again.text
-    assert again.json()["run_id"] == f"closeout-{example.engagement['id']}-2"
+    assert again.json()["run_id"] == f"closeout:{example.engagement['id']}:2"
     await example.wait_for_stage(again.json()["run_id"], "awaiting_approval")
     await example.decide(again.json()["run_id"], "client_ap", "client", "reject", "Still not")
 
@@ -226,6 +226,6 @@ async def test_when_temporal_is_unreachable_the_closeout_is_withdrawn_and_a_retr
 
     assert retry.status_code == 202, retry.text
     run_id = retry.json()["run_id"]
-    assert run_id.endswith("-2")  # the withdrawn attempt keeps its id
+    assert run_id.endswith(":2")  # the withdrawn attempt keeps its id
     await example.wait_for_stage(run_id, "awaiting_approval")
     await example.decide(run_id, "client_ap", "client", "reject", "Not yet")

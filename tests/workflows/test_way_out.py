@@ -143,7 +143,11 @@ async def test_a_permanent_error_while_billing_fails_the_run_and_tells_the_opera
     assert row.outcome_detail.startswith("post_billing gave up (PermanentError): IntegrityError")
     assert milestone(harness, "phase-1").open_run_id is None
     with harness.sessions() as session:
-        notices = session.scalars(select(Notification).where(Notification.run_id == run.id)).all()
+        notices = session.scalars(
+            select(Notification).where(
+                Notification.run_id == run.id, Notification.kind == "run_failed"
+            )
+        ).all()
     assert [(n.kind, n.recipient_id) for n in notices] == [("run_failed", "operators")]
 
 

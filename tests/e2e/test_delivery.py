@@ -1,0 +1,358 @@
+"""Notices that arrive: the approval request reaches a real SMTP server, and signed webhooks a
+real HTTP receiver that verifies them with the Standard Webhooks library — retried with back-off,
+recorded attempt by attempt, dead after the last one, and redelivered on an admin's word."""
+
+import asyncio
+import email
+import re
+import secrets
+import socket
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from email.message import Message
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import uvicorn
+from aiosmtpd.controller import Controller
+from standardwebhooks import Webhook
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from config import Settings
+from db.session import make_engine, make_session_factory
+from services.approval_links import read
+from tests.conftest import database
+from tests.conftest_stack import Example, Stack
+from worker import build_worker
+
+LINK_SECRET = "delivery-test-link-secret"
+MAX_ATTEMPTS = 3
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Inbox:
+    """A real SMTP server (aiosmtpd) keeping every message it receives."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.messages: list[tuple[float, Message]] = []
+        self._lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self._lock:
+            self.messages.append((time.perf_counter(), email.message_from_bytes(envelope.content)))
+        return "250 OK"
+
+    async def wait_for(self, matches: Callable[[Message], bool], count: int = 1) -> list[Message]:
+        for _ in range(300):
+            with self._lock:
+                found = [m for _, m in self.messages if matches(m)]
+            if len(found) >= count:
+                return found
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{count} matching message(s) never arrived")
+
+
+class Receiver:
+    """A real HTTP server that verifies Standard Webhooks signatures; paths fail on demand."""
+
+    def __init__(self) -> None:
+        self.secrets: dict[str, str] = {}
+        self.failures_left: dict[str, int] = {}
+        self.received: list[dict[str, Any]] = []
+        self.app = Starlette(routes=[Route("/hooks/{name}", self.hook, methods=["POST"])])
+
+    async def hook(self, request: Request) -> PlainTextResponse:
+        name = request.path_params["name"]
+        body = (await request.body()).decode()
+        payload = Webhook(self.secrets[name]).verify(body, dict(request.headers))
+        failing = self.failures_left.get(name, 0) > 0
+        self.received.append(
+            {
+                "name": name,
+                "id": request.headers["webhook-id"],
+                "payload": payload,
+                "ok": not failing,
+            }
+        )
+        if failing:
+            self.failures_left[name] -= 1
+            return PlainTextResponse("try again later", status_code=503)
+        return PlainTextResponse("ok")
+
+    def of(self, name: str) -> list[dict[str, Any]]:
+        return [r for r in self.received if r["name"] == name]
+
+
+async def serve(app: Any) -> tuple[uvicorn.Server, asyncio.Task, int]:
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    return server, task, server.servers[0].sockets[0].getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def inbox() -> Any:
+    box = Inbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    box.port = controller.port
+    yield box
+    controller.stop()
+
+
+@pytest.fixture(scope="module")
+async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
+    hooks = Receiver()
+    server, task, port = await serve(hooks.app)
+    yield hooks, f"http://127.0.0.1:{port}/hooks"
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+async def stack(
+    request: pytest.FixtureRequest,
+    dev_server: WorkflowEnvironment,
+    tmp_path_factory: pytest.TempPathFactory,
+    inbox: Inbox,
+) -> AsyncIterator[Stack]:
+    """The whole stack as ``tests/conftest_stack.py`` serves it, with delivery configured:
+    mail to the test's SMTP server, back-off in milliseconds, three attempts."""
+    backend: str = request.param
+    directory: Path = tmp_path_factory.mktemp(f"delivery-{backend}")
+    with database(backend, directory) as url:
+        settings = Settings(
+            database_url=url,
+            admin_token=secrets.token_urlsafe(24),
+            task_queue=f"tollgate-delivery-{backend}-{uuid.uuid4()}",
+            link_secret=LINK_SECRET,
+            smtp_port=inbox.port,
+            delivery_max_attempts=MAX_ATTEMPTS,
+            delivery_backoff_seconds=0.05,
+            delivery_backoff_max_seconds=0.2,
+            delivery_timeout_seconds=5,
+        )
+        engine = make_engine(url)
+        sessions = make_session_factory(engine)
+        server, serving, port = await serve(create_app(settings, temporal=dev_server.client))
+        async with (
+            build_worker(dev_server.client, sessions, settings.task_queue, settings=settings),
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
+        ):
+            yield Stack(
+                http,
+                settings.admin_token or "",
+                sessions,
+                backend,
+                dev_server.client,
+                settings.task_queue,
+            )
+        server.should_exit = True
+        await serving
+        engine.dispose()
+
+
+async def register(example: Example, receiver: Receiver, base: str, name: str) -> dict:
+    response = await example.stack.post(
+        "/v1/webhook-endpoints",
+        {
+            "url": f"{base}/{name}",
+            "events": ["approval_requested"],
+            "engagement_id": example.engagement["id"],
+        },
+    )
+    assert response.status_code == 201, response.text
+    endpoint = response.json()
+    assert endpoint["secret"].startswith("whsec_")
+    receiver.secrets[name] = endpoint["secret"]
+    return endpoint
+
+
+async def trigger_phase_one(example: Example) -> tuple[str, dict]:
+    pdf = await example.upload()
+    response = await example.trigger(
+        "phase-1",
+        {"source": "test", "kpis": {"p95_latency_ms": "212"}, "evidence_ids": [pdf["id"]]},
+    )
+    assert response.status_code == 202, response.text
+    return response.json()["run_id"], pdf
+
+
+def to(address: str, run_id: str) -> Callable[[Message], bool]:
+    return lambda m: m["To"] == address and run_id in _text(m)
+
+
+def _text(message: Message) -> str:
+    part = next(p for p in message.walk() if p.get_content_type() == "text/plain")
+    return part.get_payload(decode=True).decode()
+
+
+def _html(message: Message) -> str:
+    part = next(p for p in message.walk() if p.get_content_type() == "text/html")
+    return part.get_payload(decode=True).decode()
+
+
+def in_new_york(instant: str) -> str:
+    moment = datetime.fromisoformat(instant).astimezone(ZoneInfo("America/New_York"))
+    return moment.strftime("%a %d %b %Y, %H:%M %Z")
+
+
+async def notifications(stack: Stack, **query: str) -> list[dict[str, Any]]:
+    response = await stack.http.get("/v1/notifications", params=query, headers=stack.auth())
+    assert response.status_code == 200, response.text
+    return response.json()["items"]
+
+
+async def endpoint_row(stack: Stack, run_id: str, endpoint_id: str) -> dict[str, Any]:
+    """The run's notification for one webhook endpoint, once the run has written it."""
+    for _ in range(300):
+        rows = await notifications(stack, run_id=run_id)
+        mine = [n for n in rows if n["recipient_id"] == endpoint_id]
+        if mine:
+            return mine[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"run {run_id} wrote no notification for endpoint {endpoint_id}")
+
+
+async def wait_for_status(stack: Stack, notification_id: int, status: str) -> dict[str, Any]:
+    for _ in range(300):
+        response = await stack.get(f"/v1/notifications/{notification_id}")
+        if response.json()["status"] == status:
+            return response.json()
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"notification {notification_id} never became {status}: {response.text}")
+
+
+async def test_the_approval_request_email_carries_a_signed_link_amounts_evidence_and_local_times(
+    example: Example, inbox: Inbox
+):
+    started = time.perf_counter()
+    run_id, pdf = await trigger_phase_one(example)
+    status = await example.wait_for_stage(run_id, "awaiting_approval")
+    client = example.people["client"]
+
+    [message] = await inbox.wait_for(to(client["email"], run_id))
+    latency = next(t for t, m in inbox.messages if m is message) - started
+    text, html = _text(message), _html(message)
+
+    assert message["Subject"] == "[Tollgate] Approval requested: Assessment and cutover plan"
+    assert "Platform migration" in text
+    for amount in ("30,000.00", "3,000.00", "27,000.00"):
+        assert amount in text and amount in html
+    assert f"signoff.pdf (sha256 {pdf['sha256']})" in text
+    assert "[PASS] p95" in text
+    for deadline in status["deadlines"].values():
+        if deadline:
+            assert in_new_york(deadline) in text
+    assert "America/New_York" in text
+    assert f"deemed accepted on {in_new_york(status['deadlines']['deemed_acceptance_at'])}" in text
+
+    link = re.search(r"(http://\S+/approve/(\S+))", text)
+    assert link is not None and link.group(1) in html
+    grant = read(LINK_SECRET, link.group(2), datetime.now(UTC))
+    assert (grant.run_id, grant.role, grant.principal_id) == (run_id, "client_ap", client["id"])
+    assert grant.expires_at == datetime.fromisoformat(status["deadlines"]["expire_at"]).replace(
+        microsecond=0
+    )
+    lead = await inbox.wait_for(to(example.people["lead"]["email"], run_id))
+    expiry = in_new_york(status["deadlines"]["expire_at"])
+    assert f"If nobody decides for delivery_lead, this expires on {expiry}." in _text(lead[0])
+    assert "deemed accepted on" not in _text(lead[0])  # a lead's silence never accepts
+    print(f"\n[delivery figures] approval email: trigger → SMTP server in {latency * 1000:.0f} ms")
+
+
+async def test_a_webhook_that_fails_once_is_retried_with_the_same_webhook_id_and_a_valid_signature(
+    example: Example, receiver: tuple[Receiver, str]
+):
+    hooks, base = receiver
+    name = f"flaky-{uuid.uuid4().hex[:8]}"
+    endpoint = await register(example, hooks, base, name)
+    hooks.failures_left[name] = 1
+
+    run_id, _ = await trigger_phase_one(example)
+    row = await endpoint_row(example.stack, run_id, endpoint["id"])
+    await wait_for_status(example.stack, row["id"], "delivered")
+    detail = (await example.stack.get(f"/v1/notifications/{row['id']}")).json()
+
+    calls = hooks.of(name)
+    assert [c["ok"] for c in calls] == [False, True]
+    assert calls[0]["id"] == calls[1]["id"] == detail["message_id"]
+    assert calls[1]["payload"]["type"] == "approval_requested"
+    assert calls[1]["payload"]["data"]["run_id"] == run_id
+    assert calls[1]["payload"]["data"]["amounts_minor"]["Gross"] == 3_000_000
+    assert [(a["outcome"], a["response_code"]) for a in detail["attempt_log"]] == [
+        ("failed", 503),
+        ("delivered", 200),
+    ]
+    durations = [a["duration_ms"] for a in detail["attempt_log"]]
+    print(f"\n[delivery figures] flaky webhook: {len(durations)} attempts, {durations} ms each")
+
+
+async def test_a_webhook_that_always_fails_ends_dead_with_every_attempt_recorded_and_redelivers(
+    example: Example, receiver: tuple[Receiver, str]
+):
+    hooks, base = receiver
+    name = f"down-{uuid.uuid4().hex[:8]}"
+    endpoint = await register(example, hooks, base, name)
+    hooks.failures_left[name] = MAX_ATTEMPTS
+
+    run_id, _ = await trigger_phase_one(example)
+    row = await endpoint_row(example.stack, run_id, endpoint["id"])
+    dead = await wait_for_status(example.stack, row["id"], "dead")
+
+    assert dead["attempts"] == MAX_ATTEMPTS
+    assert [a["response_code"] for a in dead["attempt_log"]] == [503] * MAX_ATTEMPTS
+    assert dead["last_error"].startswith("HTTP 503")
+    listed = await notifications(example.stack, status="dead")
+    assert dead["id"] in [n["id"] for n in listed]
+
+    response = await example.stack.post(f"/v1/notifications/{dead['id']}/redeliver", {})
+    assert response.status_code == 202, response.text
+    delivered = await wait_for_status(example.stack, dead["id"], "delivered")
+    assert len(delivered["attempt_log"]) == MAX_ATTEMPTS + 1
+    assert len({c["id"] for c in hooks.of(name)}) == 1  # one webhook-id across all four
+    again = await example.stack.post(f"/v1/notifications/{dead['id']}/redeliver", {})
+    assert again.status_code == 409
+    assert again.headers["content-type"] == "application/problem+json"
+    print(
+        f"\n[delivery figures] dead webhook: {MAX_ATTEMPTS} attempts, then redelivered in 1; "
+        f"backoff 50 ms doubling"
+    )
+
+
+async def test_approvers_hear_of_each_decision_and_of_the_billing_with_the_billed_amounts(
+    example: Example, inbox: Inbox
+):
+    run_id, _ = await trigger_phase_one(example)
+    await example.wait_for_stage(run_id, "awaiting_approval")
+    assert (await example.decide(run_id, "delivery_lead", "lead", comment="Plan ok")).is_success
+    assert (await example.decide(run_id, "client_ap", "client")).is_success
+    await example.wait_for_stage(run_id, "billed")
+    client = example.people["client"]["email"]
+
+    def about(subject_end: str) -> Callable[[Message], bool]:
+        return lambda m: to(client, run_id)(m) and m["Subject"].endswith(subject_end)
+
+    [lead_decided] = await inbox.wait_for(about("delivery_lead approved"))
+    assert "delivery_lead approved (approver): Plan ok" in _text(lead_decided)
+    assert "30,000.00" in _text(lead_decided)  # the facts of the request, repeated
+    [billed] = await inbox.wait_for(about("billed"))
+    assert "27,000.00" in _text(billed) and "/approve/" not in _text(billed)

@@ -1,0 +1,70 @@
+"""``tollgate notifications list | redeliver``: find notices that were not delivered, resend."""
+
+from typing import Annotated, Any
+
+import typer
+
+from tollgate_cli.api_client import Api
+from tollgate_cli.output import age, console, print_json, table
+
+app = typer.Typer(help="Notifications (email, webhooks): find the undelivered, redeliver.")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+MAX_PAGE = 200  # the API's largest page
+
+
+@app.command("list")
+def list_notifications(
+    status: Annotated[
+        str | None, typer.Option(help="pending, delivered or dead (e.g. --status dead).")
+    ] = None,
+    run: Annotated[str | None, typer.Option(help="Only notices about this run.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many notifications.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """Notifications, oldest first."""
+    params: dict[str, Any] = {k: v for k, v in {"status": status, "run_id": run}.items() if v}
+    api, items, cursor = Api(), [], None
+    while len(items) < limit:
+        page_params = {**params, "limit": min(limit - len(items), MAX_PAGE)}
+        if cursor is not None:
+            page_params["after"] = cursor
+        page = api.get("/v1/notifications", page_params)
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    if as_json:
+        print_json({"items": items, "next_cursor": cursor})
+        return
+    columns = ["id", "kind", "run", "channel", "to", "status", "attempts", "created", "last error"]
+    rows = [
+        [
+            n["id"],
+            n["kind"],
+            n["run_id"],
+            n["channel"],
+            n["address"] or n["recipient_id"],
+            n["status"],
+            n["attempts"],
+            age(n["created_at"]),
+            n["last_error"],
+        ]
+        for n in items
+    ]
+    console.print(table(None, columns, rows))
+    more = f"; more with --limit {limit * 2}" if cursor is not None else ""
+    console.print(f"{len(items)} notification(s){more}")
+
+
+@app.command()
+def redeliver(
+    notification_id: Annotated[int, typer.Argument(help="The notification's id.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Send a dead notification again, with a fresh set of attempts (the API refuses others)."""
+    notice = Api().post(f"/v1/notifications/{notification_id}/redeliver", {})
+    if as_json:
+        print_json(notice)
+        return
+    console.print(f"Notification {notice['id']} ({notice['kind']}): {notice['delivery']}.")
