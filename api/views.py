@@ -52,18 +52,22 @@ def run_status_view(status: RunStatus) -> dict[str, Any]:
     return body
 
 
+def run_amounts(run: Run) -> dict[str, int | None] | None:
+    """A run's recorded amounts, once it has any (from billing)."""
+    if run.gross_minor is None:
+        return None
+    return {
+        "gross_minor": run.gross_minor,
+        "retention_minor": run.retention_minor,
+        "net_minor": run.net_minor,
+    }
+
+
 def run_row_view(session: Session, run: Run) -> dict[str, Any]:
     """The run as recorded in the database: used when the workflow cannot be queried."""
     decisions = session.scalars(
         select(Decision).where(Decision.run_id == run.id).order_by(Decision.id)
     ).all()
-    amounts = None
-    if run.gross_minor is not None:
-        amounts = {
-            "gross_minor": run.gross_minor,
-            "retention_minor": run.retention_minor,
-            "net_minor": run.net_minor,
-        }
     return {
         "run_id": run.id,
         "kind": run.kind,
@@ -87,7 +91,7 @@ def run_row_view(session: Session, run: Run) -> dict[str, Any]:
         "deadlines": {},
         "criteria": [],
         "waiting_on": [],
-        "amounts": amounts,
+        "amounts": run_amounts(run),
         "invoice_id": run.invoice_id,
         "outcome": run.outcome,
         "outcome_detail": run.outcome_detail,

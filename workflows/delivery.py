@@ -14,16 +14,14 @@ from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
 )
 from temporalio.common import RetryPolicy
-from temporalio.service import RPCError, RPCStatusCode
+
+from workflows.schedules import put_schedule
 
 WORKFLOW_ID_PREFIX = "notify-"
 SWEEP_SCHEDULE_ID = "tollgate-delivery-sweep"
@@ -89,30 +87,19 @@ async def ensure_delivery_sweep_schedule(
     client: Client, task_queue: str, every_seconds: int
 ) -> None:
     """Create or update the sweep's Schedule; ``every_seconds`` 0 deletes it."""
-    handle = client.get_schedule_handle(SWEEP_SCHEDULE_ID)
-    if every_seconds <= 0:
-        try:
-            await handle.delete()
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
-        return
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            SweepNotifications.run,
-            SWEEP_GRACE_SECONDS,
-            id="delivery-sweep",  # Temporal appends the scheduled time
-            task_queue=task_queue,
-            static_summary="Start the delivery of pending notifications nobody started",
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=every_seconds))]),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
-    try:
-        await client.create_schedule(SWEEP_SCHEDULE_ID, schedule)
-    except ScheduleAlreadyRunningError:
-
-        def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
-            return ScheduleUpdate(schedule=schedule)
-
-        await handle.update(replace)
+    schedule = None
+    if every_seconds > 0:
+        schedule = Schedule(
+            action=ScheduleActionStartWorkflow(
+                SweepNotifications.run,
+                SWEEP_GRACE_SECONDS,
+                id="delivery-sweep",  # Temporal appends the scheduled time
+                task_queue=task_queue,
+                static_summary="Start the delivery of pending notifications nobody started",
+            ),
+            spec=ScheduleSpec(
+                intervals=[ScheduleIntervalSpec(every=timedelta(seconds=every_seconds))]
+            ),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        )
+    await put_schedule(client, SWEEP_SCHEDULE_ID, schedule)

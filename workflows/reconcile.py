@@ -8,16 +8,14 @@ from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleSpec,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
 )
 from temporalio.common import RetryPolicy
-from temporalio.service import RPCError, RPCStatusCode
+
+from workflows.schedules import put_schedule
 
 RECONCILE_SCHEDULE_ID = "tollgate-reconcile"
 
@@ -69,22 +67,8 @@ async def ensure_reconcile_schedule(
     client: Client, task_queue: str, every_seconds: int, grace_seconds: int = 120
 ) -> None:
     """Create or update the reconciler's Schedule; ``every_seconds`` 0 deletes it."""
-    handle = client.get_schedule_handle(RECONCILE_SCHEDULE_ID)
-    if every_seconds <= 0:
-        try:
-            await handle.delete()
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
-        return
-    schedule = reconcile_schedule(
-        task_queue, timedelta(seconds=every_seconds), timedelta(seconds=grace_seconds)
-    )
-    try:
-        await client.create_schedule(RECONCILE_SCHEDULE_ID, schedule)
-    except ScheduleAlreadyRunningError:
-
-        def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
-            return ScheduleUpdate(schedule=schedule)
-
-        await handle.update(replace)
+    schedule = None
+    if every_seconds > 0:
+        every, grace = timedelta(seconds=every_seconds), timedelta(seconds=grace_seconds)
+        schedule = reconcile_schedule(task_queue, every, grace)
+    await put_schedule(client, RECONCILE_SCHEDULE_ID, schedule)

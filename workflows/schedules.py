@@ -63,15 +63,24 @@ async def ensure_finalize_schedule(
     schedule_id: str = FINALIZE_DRAFTS_SCHEDULE_ID,
 ) -> ScheduleHandle | None:
     """Create or update the Schedule; an empty `cron` deletes it (finalizing by hand only)."""
+    schedule = finalize_schedule(task_queue, cron, issuer_prefix, time_zone) if cron else None
+    return await put_schedule(client, schedule_id, schedule)
+
+
+async def put_schedule(
+    client: Client, schedule_id: str, schedule: Schedule | None
+) -> ScheduleHandle | None:
+    """Create the Schedule, or update it to ``schedule`` if it exists; ``None`` deletes it.
+
+    Several workers starting at once are fine: whoever loses the creation race updates."""
     handle = client.get_schedule_handle(schedule_id)
-    if not cron:
+    if schedule is None:
         try:
             await handle.delete()
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
                 raise
         return None
-    schedule = finalize_schedule(task_queue, cron, issuer_prefix, time_zone)
     try:
         return await client.create_schedule(schedule_id, schedule)
     except ScheduleAlreadyRunningError:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from api.deps import AdminDep, SessionDep
 from api.links import link
-from api.views import customer_view
+from api.views import customer_view, run_amounts
 from db.models import Customer, Engagement, Run
 from domain.times import iso
 from services.errors import invalid
@@ -134,13 +134,6 @@ def _span(text: str) -> timedelta:
 
 
 def _run_item(request: Request, run: Run) -> dict[str, Any]:
-    amounts = None
-    if run.gross_minor is not None:
-        amounts = {
-            "gross_minor": run.gross_minor,
-            "retention_minor": run.retention_minor,
-            "net_minor": run.net_minor,
-        }
     return {
         "run_id": run.id,
         "kind": run.kind,
@@ -149,7 +142,7 @@ def _run_item(request: Request, run: Run) -> dict[str, Any]:
         "stage": run.stage,
         "outcome": run.outcome,
         "outcome_detail": run.outcome_detail,
-        "amounts": amounts,
+        "amounts": run_amounts(run),
         "invoice_id": run.invoice_id,
         "created_at": iso(run.created_at),
         "closed_at": iso(run.closed_at),
