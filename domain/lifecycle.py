@@ -85,7 +85,7 @@ CLAIMABLE = frozenset(
 
 
 class IllegalTransition(ValueError):
-    pass
+    """A status change the milestone lifecycle does not allow (a bug or tampered data)."""
 
 
 def transition(current: str, target: MilestoneStatus) -> MilestoneStatus:
