@@ -15,7 +15,13 @@ from activities.audit import SYSTEM_ACTOR, run_audit
 from activities.delivery import Notifier
 from db.audit import evidence_refs
 from db.models import Decision, Run
-from domain.calendar import BusinessCalendar, deadline_after, describe_span, parse_span
+from domain.calendar import (
+    BusinessCalendar,
+    deadline_after,
+    deadline_before,
+    describe_span,
+    parse_span,
+)
 from domain.times import iso
 from services.notices import Notice, NoticeKind, Recipient, follow_up
 from services.notices import recipients as to_recipients
@@ -33,8 +39,21 @@ from workflows.contracts import (
 DEADLINE_LABELS = {
     "reminder": "reminder",
     "escalation": "escalation",
+    "deemed_warning": "deemed-acceptance warning",
     "deemed_acceptance": "deemed acceptance",
     "expiry": "expiry",
+}
+
+
+# Notify's kind → the notice kind, its headline and the audit event it records.
+FOLLOW_UPS = {
+    "reminder": (NoticeKind.REMINDER, "Reminder: your decision on {title}", "reminder_sent"),
+    "escalation": (NoticeKind.ESCALATION, "Escalated to you: {title}", "escalated"),
+    "deemed_warning": (
+        NoticeKind.DEEMED_WARNING,
+        "Deemed accepted soon unless you decide: {title}",
+        "deemed_warning_sent",
+    ),
 }
 
 
@@ -65,8 +84,26 @@ def deadlines_for(policy: ApprovalPolicy, start: datetime) -> list[Deadline]:
             continue
         at = deadline_after(start, span, calendar)
         label = f"{DEADLINE_LABELS[kind]} ({describe_span(span)})"
+        if kind == "deemed_acceptance":
+            deadlines += deemed_warning(policy, start, at, calendar)
         deadlines.append(Deadline(kind=kind, at=iso(at), label=label))
     return deadlines
+
+
+def deemed_warning(
+    policy: ApprovalPolicy, start: datetime, deemed_at: datetime, calendar: BusinessCalendar
+) -> list[Deadline]:
+    """The warning to silent client roles, the policy's span before deemed acceptance: none
+    without client roles or a span (0 business days is none), nor when it would come no
+    later than ``start`` (the approval request itself says when silence accepts)."""
+    span = parse_span(policy.deemed_warning_before)
+    if span is None or span.business_days == 0 or not policy.client_roles:
+        return []
+    at = deadline_before(deemed_at, span, calendar)
+    if at <= start:
+        return []
+    label = f"{DEADLINE_LABELS['deemed_warning']} ({describe_span(span)} before deemed acceptance)"
+    return [Deadline(kind="deemed_warning", at=iso(at), label=label)]
 
 
 def load_run(session: Session, run_id: str) -> Run:
@@ -151,24 +188,22 @@ class ApprovalActivities:
 
     @activity.defn(name="notify")
     def notify(self, req: Notify) -> None:
-        """Audit a reminder or escalation and send one notice per recipient: a reminder to the
-        pending roles' approvers, an escalation to their escalation contacts, who may now
-        decide; each with the recipient's signed link."""
+        """Audit a reminder, deemed-acceptance warning or escalation and send one notice per
+        recipient: a reminder or warning to the pending roles' approvers, an escalation to
+        their escalation contacts, who may now decide; each with the recipient's signed link."""
         subject = req.subject
-        reminder = req.kind == "reminder"
-        grants = subject.policy.roles if reminder else subject.policy.escalation
+        kind, headline, audit_kind = FOLLOW_UPS[req.kind]
+        grants = (
+            subject.policy.escalation if kind == NoticeKind.ESCALATION else subject.policy.roles
+        )
         recipients = {role: grants.get(role, []) for role in req.roles}
-        if reminder:
-            kind, headline = NoticeKind.REMINDER, f"Reminder: your decision on {subject.title}"
-        else:
-            kind, headline = NoticeKind.ESCALATION, f"Escalated to you: {subject.title}"
         with self._sessions.begin() as session:
-            notice = follow_up(session, kind, subject, headline)
+            notice = follow_up(session, kind, subject, headline.format(title=subject.title))
             queued = self._notifier.queue(session, notice, to_recipients(recipients))
             run_audit(
                 session,
                 subject,
-                kind="reminder_sent" if reminder else "escalated",
+                kind=audit_kind,
                 at=at_(req.at),
                 data={"roles": req.roles, "recipients": recipients},
                 dedupe_key=f"{subject.run_id}:{req.kind}",

@@ -88,6 +88,26 @@ def add_business_days(start: datetime, days: int, cal: BusinessCalendar) -> date
     return datetime.combine(day, local.time().replace(fold=0), tzinfo=zone).astimezone(UTC)
 
 
+def subtract_business_days(end: datetime, days: int, cal: BusinessCalendar) -> datetime:
+    """The moment `days` business days before `end`, at the same local time of day: the
+    mirror of `add_business_days` (`end`'s own date never counts; DST handled the same way).
+    Returns an aware UTC datetime."""
+    _require_aware(end)
+    if isinstance(days, bool) or not isinstance(days, int) or days < 0:
+        raise ValueError(f"days must be a non-negative int, got {days!r}")
+    zone = _zone(cal.timezone)
+    if days == 0:
+        return end.astimezone(UTC)
+    local = end.astimezone(zone)
+    day = local.date()
+    counted = 0
+    while counted < days:
+        day -= _ONE_DAY
+        if is_business_day(day, cal):
+            counted += 1
+    return datetime.combine(day, local.time().replace(fold=0), tzinfo=zone).astimezone(UTC)
+
+
 @dataclass(frozen=True)
 class Span:
     """A deadline length: a number of business days, or an ISO 8601 duration string."""
@@ -144,6 +164,17 @@ def deadline_after(start: datetime, span: Span, cal: BusinessCalendar) -> dateti
         return add_business_days(start, span.business_days, cal)
     assert span.iso is not None  # Span guarantees exactly one is set
     result: datetime = start.astimezone(UTC) + _parse_duration(span.iso)
+    return result
+
+
+def deadline_before(end: datetime, span: Span, cal: BusinessCalendar) -> datetime:
+    """When a span that ends at `end` starts, as an aware UTC datetime: business days step
+    back on the calendar (`subtract_business_days`), ISO durations are subtracted in UTC."""
+    _require_aware(end)
+    if span.business_days is not None:
+        return subtract_business_days(end, span.business_days, cal)
+    assert span.iso is not None  # Span guarantees exactly one is set
+    result: datetime = end.astimezone(UTC) - _parse_duration(span.iso)
     return result
 
 

@@ -25,7 +25,7 @@ from domain.success_fee import InvalidSuccessFee, parse_success_fee_terms
 from domain.times import iso
 from services.callers import Caller
 from services.errors import Problem, invalid
-from services.inputs import EngagementIn, MilestoneIn
+from services.inputs import DEFAULT_DEEMED_WARNING, EngagementIn, MilestoneIn
 from workflows.contracts import ApprovalPolicy
 
 
@@ -173,6 +173,8 @@ def approval_policy(engagement: Engagement) -> ApprovalPolicy:
         deemed_acceptance_after=approval.get("deemed_acceptance_after"),
         expire_after=approval.get("expire_after"),
         calendar=approval.get("calendar") or {},
+        # Engagements stored before the warning existed get the default.
+        deemed_warning_before=approval.get("deemed_warning_before", dict(DEFAULT_DEEMED_WARNING)),
     )
 
 

@@ -41,6 +41,9 @@ from services.fields import (
     checked_by,
 )
 
+# Silent client roles are warned one business day before their silence accepts.
+DEFAULT_DEEMED_WARNING = {"business_days": 1}
+
 
 class CalendarIn(Strict):
     country: Annotated[str, Field(max_length=10)] | None = None
@@ -73,6 +76,11 @@ class ApprovalIn(Strict):
     escalate_after: Span = None
     deemed_acceptance_after: Span = None
     expire_after: Span = None
+    deemed_warning_before: Span = Field(
+        default_factory=lambda: dict(DEFAULT_DEEMED_WARNING),
+        description="How long before deemed acceptance the client roles are warned; "
+        "null or 0 business days: no warning.",
+    )
     calendar: CalendarIn = CalendarIn()
 
     @model_validator(mode="after")

@@ -23,9 +23,13 @@ class Channel(StrEnum):
     WEBHOOK = "webhook"
 
 
+# Notices whose point is what silence does: they say it even without a signed link.
+WARNS_OF_SILENCE = frozenset({"deemed_warning"})
+
 DEADLINE_NAMES = {
     "reminder": "Reminder",
     "escalation": "Escalation",
+    "deemed_warning": "Deemed-acceptance warning",
     "deemed_acceptance": "Deemed acceptance",
     "expiry": "Expiry",
 }
@@ -102,7 +106,9 @@ class Content:
             "deadlines": [
                 (DEADLINE_NAMES.get(kind, kind), self.local(at)) for kind, at in deadlines.items()
             ],
-            "if_silent": self._if_silent(role) if link else None,
+            "if_silent": self._if_silent(role)
+            if link or self.notice.kind in WARNS_OF_SILENCE
+            else None,
         }
         row.subject = f"[Tollgate] {self.notice.headline}"[:300]
         row.body_text = ENVIRONMENT.get_template("notice.txt.j2").render(context)

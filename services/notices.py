@@ -28,6 +28,7 @@ class NoticeKind(StrEnum):
     APPROVAL_REQUESTED = "approval_requested"
     REMINDER = "reminder"
     ESCALATION = "escalation"
+    DEEMED_WARNING = "deemed_warning"
     DECISION_RECORDED = "decision_recorded"
     RUN_BILLED = "run_billed"
     RUN_REJECTED = "run_rejected"
@@ -36,7 +37,9 @@ class NoticeKind(StrEnum):
 
 
 # Notices that ask the recipient to decide carry their signed approval link.
-ASKS_TO_DECIDE = frozenset({NoticeKind.APPROVAL_REQUESTED, NoticeKind.REMINDER})
+ASKS_TO_DECIDE = frozenset(
+    {NoticeKind.APPROVAL_REQUESTED, NoticeKind.REMINDER, NoticeKind.DEEMED_WARNING}
+)
 ASKS_TO_DECIDE_AFTER_ESCALATION = frozenset({NoticeKind.ESCALATION})
 # The end a run's closing stage announces.
 ENDS = {
@@ -77,7 +80,7 @@ class Notice:
     # {"id", "passed": bool | None, "detail"}
     criteria: list[dict[str, Any]] = field(default_factory=list)
     evidence_ids: list[str] = field(default_factory=list)
-    # {kind: RFC 3339 instant}: reminder, escalation, deemed_acceptance, expiry.
+    # {kind: RFC 3339 instant}: reminder, escalation, deemed_warning, deemed_acceptance, expiry.
     deadlines: dict[str, str] = field(default_factory=dict)
     role: str = ""  # the role a decision notice is about
     # Roles whose silence accepts (the policy's client roles): their emails say when.

@@ -2,8 +2,9 @@
 
 Decisions arrive as ``decide`` Updates (the API: judged by ``refusal`` before they are accepted,
 so the caller hears the truth) or ``decide`` signals (operators); both are queued, judged again
-when taken from the queue, and recorded, while the reminder → escalation → deemed acceptance →
-expiry timers run. Deterministic: it only waits, and calls activities through the workflow.
+when taken from the queue, and recorded, while the reminder → escalation → deemed-acceptance
+warning → deemed acceptance → expiry timers run. Deterministic: it only waits, and calls
+activities through the workflow.
 """
 
 from collections.abc import Callable
@@ -135,9 +136,18 @@ class Approval:
                 None,
                 f"{timer.kind}: {', '.join(status.pending_roles)}",
             )
+        elif timer.kind == "deemed_warning":
+            # Planned only since the warning existed, so older histories never reach this.
+            silent = self._silent_clients()
+            if silent:
+                await self._activity(
+                    "notify",
+                    Notify(subject=self._subject, kind=timer.kind, roles=silent, at=now),
+                    None,
+                    f"deemed-acceptance warning: {', '.join(silent)}",
+                )
         elif timer.kind == "deemed_acceptance":
-            client_roles = self._subject.policy.client_roles
-            for role in [r for r in status.pending_roles if r in client_roles]:
+            for role in self._silent_clients():
                 await self.record(
                     DecisionView(
                         role=role,
@@ -148,6 +158,11 @@ class Approval:
                         at=now,
                     )
                 )
+
+    def _silent_clients(self) -> list[str]:
+        """The pending roles whose silence accepts."""
+        client_roles = self._subject.policy.client_roles
+        return [r for r in self._status.pending_roles if r in client_roles]
 
     async def _drain_inbox(self) -> None:
         while self._inbox:
@@ -267,6 +282,8 @@ class Approval:
         client roles)."""
         for kind, field in DEADLINE_FIELDS.items():
             at = self._status.deadlines.get(field)
+            if kind == "deemed_warning":
+                continue  # a warning of the deemed acceptance, not a deadline of its own
             if kind == "deemed_acceptance" and role not in self._subject.policy.client_roles:
                 continue
             if at is not None and datetime.fromisoformat(at) > now:

@@ -14,6 +14,7 @@ from domain.lifecycle import TERMINAL_STAGES as TERMINAL_STAGES
 DEADLINE_FIELDS = {
     "reminder": "reminder_at",
     "escalation": "escalate_at",
+    "deemed_warning": "deemed_warning_at",
     "deemed_acceptance": "deemed_acceptance_at",
     "expiry": "expire_at",
 }
@@ -29,6 +30,9 @@ class ApprovalPolicy:
     deemed_acceptance_after: dict[str, Any] | None = None
     expire_after: dict[str, Any] | None = None
     calendar: dict[str, Any] = field(default_factory=dict)
+    # How long before deemed acceptance the client roles are warned (None: never). Added
+    # later; the default keeps older histories decodable.
+    deemed_warning_before: dict[str, Any] | None = None
 
 
 @dataclass
@@ -97,7 +101,7 @@ class CriterionOutcome:
 
 @dataclass
 class Deadline:
-    kind: str  # reminder | escalation | deemed_acceptance | expiry
+    kind: str  # reminder | escalation | deemed_warning | deemed_acceptance | expiry
     at: str
     label: str
 

@@ -18,6 +18,7 @@ from services.approval_links import Grant
 DEADLINE_LABELS = {
     "reminder_at": "Reminder",
     "escalate_at": "Escalation to the role's escalation contacts",
+    "deemed_warning_at": "Deemed-acceptance warning",
     "deemed_acceptance_at": "Deemed acceptance",
     "expire_at": "Expiry",
 }

@@ -206,7 +206,7 @@ async def test_milestone_run_activities_run_twice_record_the_run_once(world: Wor
     assert effect == {"audit_events": 2}  # trigger received, criteria evaluated
     assert opened.amounts.gross_minor == 3_000_000
     deadlines, effect = await world.twice(approval.plan_deadlines, PlanDeadlines(phase1.policy, AT))
-    assert effect == {} and len(deadlines) == 4
+    assert effect == {} and len(deadlines) == 5  # with the deemed-acceptance warning
     _, effect = await world.twice(acts.set_stage, SetStage(phase1, "awaiting_approval", AT))
     assert effect == {"runs": 1, "audit_events": 1, "notification_outbox": 2}
 

@@ -182,9 +182,11 @@ async def test_the_run_shows_its_deadlines_criteria_and_amounts(example: Example
     assert set(status["deadlines"]) >= {
         "reminder_at",
         "escalate_at",
+        "deemed_warning_at",
         "deemed_acceptance_at",
         "expire_at",
     }
+    assert status["deadlines"]["deemed_warning_at"] < status["deadlines"]["deemed_acceptance_at"]
     assert {c["id"]: c["passed"] for c in status["criteria"]} == {"plan": None, "p95": True}
     assert (status["invoice_id"], status["outcome"]) == (None, None)
     lead = await example.stack.get(f"/v1/runs/{run_id}", example.token("lead"))

@@ -9,9 +9,11 @@ from domain.calendar import (
     Span,
     add_business_days,
     deadline_after,
+    deadline_before,
     describe_span,
     is_business_day,
     parse_span,
+    subtract_business_days,
     validate_calendar,
 )
 
@@ -186,6 +188,43 @@ def test_add_business_days_refuses_a_naive_start() -> None:
 def test_add_business_days_refuses_negative_or_bool_counts(days: int) -> None:
     with pytest.raises(ValueError, match="non-negative int"):
         add_business_days(ny(2026, 11, 20), days, US)
+
+
+# --- subtract_business_days ---
+
+
+def test_one_business_day_before_a_monday_is_the_friday_at_the_same_local_time() -> None:
+    assert subtract_business_days(ny(2026, 11, 23), 1, US) == ny(2026, 11, 20)
+
+
+def test_stepping_back_skips_thanksgiving_but_counts_the_day_after() -> None:
+    assert subtract_business_days(ny(2026, 11, 30), 1, US) == ny(2026, 11, 27)
+    assert subtract_business_days(ny(2026, 11, 30), 2, US) == ny(2026, 11, 25)
+
+
+def test_one_business_day_before_a_sunday_in_israel_is_the_thursday() -> None:
+    sunday = datetime(2026, 11, 22, 10, 0, tzinfo=ISRAEL_ZONE)
+    thursday = datetime(2026, 11, 19, 10, 0, tzinfo=ISRAEL_ZONE)
+    assert subtract_business_days(sunday, 1, ISRAEL) == thursday
+
+
+def test_stepping_back_undoes_stepping_forward_between_business_days() -> None:
+    start = ny(2026, 12, 23, 9)
+    for days in range(0, 12):
+        later = add_business_days(start, days, US_WITH_CHRISTMAS_EVE)
+        assert subtract_business_days(later, days, US_WITH_CHRISTMAS_EVE) == start
+
+
+def test_stepping_back_refuses_a_negative_count_and_a_naive_moment() -> None:
+    with pytest.raises(ValueError):
+        subtract_business_days(ny(2026, 11, 23), -1, US)
+    with pytest.raises(ValueError):
+        subtract_business_days(datetime(2026, 11, 23, 10), 1, US)
+
+
+def test_a_span_before_a_deadline_steps_back_business_days_or_subtracts_a_duration() -> None:
+    assert deadline_before(ny(2026, 11, 30), Span(business_days=1), US) == ny(2026, 11, 27)
+    assert deadline_before(ny(2026, 11, 23), Span(iso="PT24H"), US) == ny(2026, 11, 22)
 
 
 # --- validate_calendar ---
