@@ -34,7 +34,9 @@ async def test_an_admin_cancels_a_waiting_run_and_the_milestone_takes_a_new_trig
     )
     with example.stack.sessions() as session:
         milestone = session.get_one(Milestone, example.milestone("phase-1"))
-        kinds = session.scalars(select(AuditEvent.kind).where(AuditEvent.run_id == run_id)).all()
+        kinds = session.scalars(
+            select(AuditEvent.kind).where(AuditEvent.run_id == run_id).order_by(AuditEvent.seq)
+        ).all()
     assert (milestone.open_run_id, milestone.status) == (None, "pending")
     assert kinds[-1] == "run_closed"
     assert (await example.run(run_id))["stage"] == "cancelled"
