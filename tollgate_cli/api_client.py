@@ -11,6 +11,8 @@ import typer
 
 from config import Settings
 
+MAX_PAGE = 200  # the API's largest page
+
 
 class Api:
     def __init__(self, settings: Settings | None = None) -> None:
@@ -23,6 +25,24 @@ class Api:
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
         return self._send("POST", path, json=body)
+
+    def pages(
+        self, path: str, params: dict[str, Any], limit: int, cursor_param: str
+    ) -> tuple[list[Any], Any]:
+        """Up to ``limit`` items of a cursor-paged list (``{items, next_cursor}``), following
+        ``next_cursor`` as ``cursor_param``; returns them with the cursor to go on from."""
+        items: list[Any] = []
+        cursor = None
+        while len(items) < limit:
+            page_params = {**params, "limit": min(limit - len(items), MAX_PAGE)}
+            if cursor is not None:
+                page_params[cursor_param] = cursor
+            page = self.get(path, page_params)
+            items += page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        return items, cursor
 
     def _send(self, method: str, path: str, **kwargs: Any) -> Any:
         if not self._token:

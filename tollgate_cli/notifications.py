@@ -10,7 +10,6 @@ from tollgate_cli.output import age, console, print_json, table
 app = typer.Typer(help="Notifications (email, webhooks): find the undelivered, redeliver.")
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-MAX_PAGE = 200  # the API's largest page
 
 
 @app.command("list")
@@ -24,16 +23,7 @@ def list_notifications(
 ) -> None:
     """Notifications, oldest first."""
     params: dict[str, Any] = {k: v for k, v in {"status": status, "run_id": run}.items() if v}
-    api, items, cursor = Api(), [], None
-    while len(items) < limit:
-        page_params = {**params, "limit": min(limit - len(items), MAX_PAGE)}
-        if cursor is not None:
-            page_params["after"] = cursor
-        page = api.get("/v1/notifications", page_params)
-        items += page["items"]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
+    items, cursor = Api().pages("/v1/notifications", params, limit, "after")
     if as_json:
         print_json({"items": items, "next_cursor": cursor})
         return

@@ -14,7 +14,6 @@ app = typer.Typer(help="Find, read and cancel runs (milestone runs, close-outs, 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 SPAN = re.compile(r"^(\d+)([wdhm])$")
-MAX_PAGE = 200  # the API's largest page
 
 
 def iso_span(text: str) -> str:
@@ -49,16 +48,7 @@ def list_runs(
         "older_than": iso_span(older_than) if older_than else None,
     }
     params = {k: v for k, v in params.items() if v is not None}
-    api, items, cursor = Api(), [], None
-    while len(items) < limit:
-        page_params = {**params, "limit": min(limit - len(items), MAX_PAGE)}
-        if cursor:
-            page_params["cursor"] = cursor
-        page = api.get("/v1/runs", page_params)
-        items += page["items"]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
+    items, cursor = Api().pages("/v1/runs", params, limit, "cursor")
     if as_json:
         print_json({"items": items, "next_cursor": cursor})
         return
