@@ -15,8 +15,9 @@ from temporalio.service import RPCError
 
 from api.deps import AdminDep, CallerDep, SessionDep, SettingsDep, TemporalDep
 from api.links import link
-from api.problems import Problem, not_found, temporal_unreachable
+from api.problems import Problem, not_found
 from api.schemas import CancelIn, DecisionIn, TriggerIn
+from api.trigger_door import accept_and_start
 from api.views import run_row_view, run_status_view
 from db.models import Run
 from domain.lifecycle import TERMINAL_STAGES, RunStage
@@ -24,8 +25,7 @@ from services.access import load_engagement
 from services.callers import Caller
 from services.evidence import EvidenceNotLinkable, check_citable, link_evidence
 from services.run_ends import end_run
-from services.runs import RunClosed, query_status, send_cancel, send_decision, start_run
-from services.triggers import Accepted, accept_trigger
+from services.runs import RunClosed, query_status, send_cancel, send_decision
 from workflows.contracts import CancelRequest, DecisionSignal
 
 router = APIRouter(prefix="/v1", tags=["runs"])
@@ -52,21 +52,9 @@ async def post_trigger(
     """Record the trigger once and start its run; a retry with the same key changes nothing."""
     key = _idempotency_key(idempotency_key)
     data = body.model_dump(mode="json")
-    accepted: Accepted = await run_in_threadpool(
-        accept_trigger, session, caller, milestone_id, key, data
+    accepted = await accept_and_start(
+        session, caller, milestone_id, key, data, temporal, settings.task_queue
     )
-    try:
-        await start_run(temporal, settings.task_queue, accepted.run)
-    except (RPCError, RuntimeError) as exc:
-        if isinstance(exc, RuntimeError) and not temporal_unreachable(exc):
-            raise
-        raise Problem(
-            503,
-            "temporal-unavailable",
-            "Run not started yet",
-            "The trigger is recorded and its run will be started as soon as Temporal is "
-            "reachable; retrying with the same Idempotency-Key is safe.",
-        ) from exc
     run = accepted.run
     payload = {
         "run_id": run.run_id,
