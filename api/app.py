@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
-from api import problems
+from api import docs_pages, problems
 from api.deps import refuse_nul_in_path
 from api.metrics import instrument
 from api.pages import approve
@@ -24,6 +24,7 @@ from api.routes import (
     engagements,
     evidence,
     health,
+    hooks,
     invoices,
     kpi_reports,
     listings,
@@ -31,18 +32,26 @@ from api.routes import (
     notifications,
     principals,
     runs,
+    sources,
+    trigger_urls,
 )
 from config import Settings, get_settings
 from db.session import make_engine, make_session_factory
 from domain.bounds import MAX_JSON_BODY_BYTES, MAX_JSON_DEPTH
+from telemetry import Tracing, tracing
 
 # Room for an evidence upload's multipart framing and description around the file itself, so
 # the route's own, more precise, limit speaks for files just over it.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
-def create_app(settings: Settings | None = None, temporal: Client | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, temporal: Client | None = None, traced: Tracing | None = None
+) -> FastAPI:
+    """With tracing configured (``traced``, else the environment: ``telemetry.py``) requests
+    are traced and the Temporal client carries their trace into the runs they start."""
     settings = settings or get_settings()
+    traced = traced or tracing("tollgate-api")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,14 +63,20 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         app.state.temporal = temporal or await Client.connect(
             settings.temporal_address, namespace=settings.temporal_namespace, lazy=True
         )
+        if traced is not None:
+            app.state.temporal = traced.client(app.state.temporal)
         yield
         engine.dispose()
+        if traced is not None:
+            traced.flush()
 
     app = FastAPI(
         title="Tollgate",
         version="1.0.0",
         summary="Outcome-based billing: milestone triggers, sign-off, retention, invoices.",
         lifespan=lifespan,
+        docs_url=None,  # api.docs_pages serves /docs and /redoc with their assets, no CDN
+        redoc_url=None,
         dependencies=[Depends(refuse_nul_in_path)],
         responses=problems.ERROR_RESPONSES,
     )
@@ -90,11 +105,17 @@ def create_app(settings: Settings | None = None, temporal: Client | None = None)
         me,
         approve,
         notifications,
+        sources,
+        hooks,
+        trigger_urls,
     )
     for module in routers:
         app.include_router(module.router)
     app.mount("/static", approve.STATIC, name="static")
+    docs_pages.install(app)
     instrument(app)  # outermost: counts every answer, refusals included
+    if traced is not None:
+        traced.instrument(app)
     return app
 
 

@@ -26,6 +26,7 @@ from db.models import Notification, NotificationAttempt, WebhookEndpoint
 from domain.times import iso
 from services.errors import Problem, not_found
 from services.notice_content import Channel
+from services.webhook_targets import TargetRefused, TargetUnresolved, resolve
 from workflows.delivery import Attempted, DeliverNotification, delivery_workflow_id
 
 # Error texts kept per attempt and on the row: enough to diagnose, bounded in size.
@@ -51,6 +52,7 @@ class DeliveryConfig:
     backoff_seconds: float
     backoff_max_seconds: float
     timeout_seconds: float
+    webhook_allow_private: bool
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "DeliveryConfig":
@@ -66,6 +68,7 @@ class DeliveryConfig:
             backoff_seconds=settings.delivery_backoff_seconds,
             backoff_max_seconds=settings.delivery_backoff_max_seconds,
             timeout_seconds=settings.delivery_timeout_seconds,
+            webhook_allow_private=settings.webhook_allow_private,
         )
 
     def backoff(self, failed_attempts: int) -> float:
@@ -141,7 +144,7 @@ def _load(
 async def _send(outgoing: Outgoing, config: DeliveryConfig) -> Sent:
     try:
         if outgoing.channel == Channel.WEBHOOK:
-            return await post_webhook(outgoing, config.timeout_seconds)
+            return await post_webhook(outgoing, config)
         return await send_email(outgoing, config)
     except (OSError, aiosmtplib.SMTPException, httpx.HTTPError, TimeoutError) as exc:
         return Sent(False, error=f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS])
@@ -184,9 +187,17 @@ def webhook_body(outgoing: Outgoing) -> str:
     return json.dumps(envelope, separators=(",", ":"), sort_keys=True)
 
 
-async def post_webhook(outgoing: Outgoing, timeout: float) -> Sent:
+async def post_webhook(outgoing: Outgoing, config: DeliveryConfig) -> Sent:
+    """Post to the address checked just now (``services.webhook_targets``): a URL that may not
+    receive webhooks is a permanent failure, a host DNS cannot find now a retryable one."""
     if outgoing.secret is None or outgoing.address is None:
         return Sent(False, error="the webhook endpoint no longer exists", permanent=True)
+    try:
+        target = await resolve(outgoing.address, allow_private=config.webhook_allow_private)
+    except TargetRefused as exc:
+        return Sent(False, error=f"refused: {exc}"[:MAX_ERROR_CHARS], permanent=True)
+    except TargetUnresolved as exc:
+        return Sent(False, error=str(exc)[:MAX_ERROR_CHARS])
     body = webhook_body(outgoing)
     now = datetime.now(UTC)
     signature = Webhook(outgoing.secret).sign(outgoing.message_id, now, body)
@@ -196,8 +207,14 @@ async def post_webhook(outgoing: Outgoing, timeout: float) -> Sent:
         "webhook-timestamp": str(int(now.timestamp())),
         "webhook-signature": signature,
     }
-    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
-        response = await http.post(outgoing.address, content=body.encode(), headers=headers)
+    # Never follow a redirect: it could point anywhere, past the check above.
+    async with httpx.AsyncClient(timeout=config.timeout_seconds, follow_redirects=False) as http:
+        response = await http.post(
+            target.url,
+            content=body.encode(),
+            headers={**headers, **target.headers},
+            extensions=target.extensions,
+        )
     if response.is_success:
         return Sent(True, response_code=response.status_code)
     return Sent(

@@ -34,6 +34,9 @@ class NoticeKind(StrEnum):
     RUN_REJECTED = "run_rejected"
     RUN_EXPIRED = "run_expired"
     RUN_FAILED = "run_failed"
+    # About documents (services/document_notices.py): the outbox row names the document.
+    INVOICE_FINALIZED = "invoice_finalized"
+    CLAWBACK_ISSUED = "clawback_issued"
 
 
 # Notices that ask the recipient to decide carry their signed approval link.
@@ -179,8 +182,13 @@ def queue(
         rows.append(content.email(recipient.role, principal.id, principal.email, link))
     if operators:
         rows.append(content.email("operator", OPERATORS, None, None))
-    for endpoint in _endpoints(session, engagement, notice.kind):
+    for endpoint in subscribed(session, notice.kind, [engagement.id], [engagement.customer_id]):
         rows.append(content.webhook(endpoint))
+    return write_new(session, rows)
+
+
+def write_new(session: Session, rows: list[Notification]) -> list[int]:
+    """Add the rows an earlier try did not write (by run, kind, role and recipient); their ids."""
     added = [row for row in rows if not _exists(session, row)]
     session.add_all(added)
     session.flush()
@@ -199,17 +207,20 @@ def _link(notice: Notice, recipient: Recipient, links: LinkSigning | None) -> st
     return approval_url(links.public_url, links.secret, grant)
 
 
-def _endpoints(session: Session, engagement: Engagement, kind: str) -> list[WebhookEndpoint]:
+def subscribed(
+    session: Session, kind: str, engagement_ids: Iterable[str], customer_ids: Iterable[str]
+) -> list[WebhookEndpoint]:
+    """Active endpoints subscribed to ``kind`` on any of the engagements or customers, each once."""
     candidates = session.scalars(
         select(WebhookEndpoint)
         .where(
             WebhookEndpoint.active.is_(True),
             or_(
-                WebhookEndpoint.engagement_id == engagement.id,
-                WebhookEndpoint.customer_id == engagement.customer_id,
+                WebhookEndpoint.engagement_id.in_(set(engagement_ids)),
+                WebhookEndpoint.customer_id.in_(set(customer_ids)),
             ),
         )
-        .order_by(WebhookEndpoint.created_at)
+        .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
     ).all()
     return [e for e in candidates if kind in e.events]
 

@@ -4,7 +4,7 @@ create_app(), a worker, the Temporal dev server, a migrated database), on SQLite
 import asyncio
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,6 +165,16 @@ async def serve_stack(
         server.should_exit = True
         await serving
         engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_webhook_targets() -> Iterator[None]:
+    """The tests' receivers listen on 127.0.0.1, so the test stacks allow private webhook
+    targets — through the environment, which workers built without settings read too. Tests
+    of the guard turn it off in their own Settings."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TOLLGATE_WEBHOOK_ALLOW_PRIVATE", "true")
+        yield
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

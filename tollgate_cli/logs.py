@@ -2,18 +2,19 @@
 
 Every stdlib logger (uvicorn, the Temporal SDK, ours) goes through structlog's formatter. A line
 logged inside a workflow or an activity carries its ``run_id`` (the workflow id) and, for ids
-that name it (``milestone:<engagement id>:…``), its ``engagement_id``; ``tollgate dev`` keeps
+that name it (``milestone:<engagement id>:…``), its ``engagement_id``. The worker logs each
+activity attempt as it starts and ends (``activities/step_log.py``). ``tollgate dev`` keeps
 readable text.
 """
 
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
-READABLE_KINDS = ("milestone", "closeout", "change-order")
+from activities.step_log import run_fields
 
 
 def run_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -24,18 +25,15 @@ def run_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[
     )
     if not isinstance(details, dict) or "workflow_id" not in details:
         return event
-    run_id = str(details["workflow_id"])
-    event["run_id"] = run_id
-    kind, _, rest = run_id.partition(":")
-    if kind in READABLE_KINDS and rest:
-        event["engagement_id"] = rest.split(":")[0]
+    event.update(run_fields(str(details["workflow_id"])))
     for key in ("workflow_type", "activity_type", "attempt"):
         if key in details:
             event[key] = details[key]
     return event
 
 
-def configure_json_logs(level: int = logging.INFO) -> None:
+def configure_json_logs(level: int = logging.INFO, stream: TextIO | None = None) -> None:
+    """Every log line as one JSON object on ``stream`` (default stderr)."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -55,7 +53,7 @@ def configure_json_logs(level: int = logging.INFO) -> None:
             structlog.processors.JSONRenderer(),
         ],
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

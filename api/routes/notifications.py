@@ -24,6 +24,7 @@ from db.models import (
 from domain.times import iso
 from services.delivery import DeliveryStatus, redeliver, start_deliveries
 from services.notices import NoticeKind
+from services.webhook_targets import TargetRefused, TargetUnresolved, resolve
 
 router = APIRouter(tags=["notifications"])
 # Outbox row ids: bounded so a huge id is a 422, never a database overflow.
@@ -61,11 +62,17 @@ def _check_secret(secret: str) -> None:
 
 
 @router.post("/v1/webhook-endpoints", status_code=status.HTTP_201_CREATED)
-def create_webhook_endpoint(
-    body: WebhookEndpointIn, session: SessionDep, _: AdminDep
+async def create_webhook_endpoint(
+    body: WebhookEndpointIn, session: SessionDep, settings: SettingsDep, _: AdminDep
 ) -> dict[str, Any]:
     """Register an endpoint for an engagement's or a customer's events. The signing secret is
-    in this response only (generated unless given): keep it to verify the signatures."""
+    in this response only (generated unless given): keep it to verify the signatures. A URL
+    whose host is or resolves to a non-public address is refused (see
+    ``TOLLGATE_WEBHOOK_ALLOW_PRIVATE``)."""
+    try:
+        await resolve(str(body.url), allow_private=settings.webhook_allow_private)
+    except (TargetRefused, TargetUnresolved) as exc:
+        raise invalid("url", str(exc)) from None
     if body.engagement_id is not None and session.get(Engagement, body.engagement_id) is None:
         raise invalid("engagement_id", f"unknown engagement {body.engagement_id!r}")
     if body.customer_id is not None and session.get(Customer, body.customer_id) is None:

@@ -32,7 +32,7 @@ from api.routes.customers import create_customer
 from api.routes.engagements import create_engagement
 from api.routes.principals import create_principal
 from api.schemas import ChangeOrderIn, CloseoutIn, CustomerIn, EngagementIn, PrincipalIn, TriggerIn
-from db.models import Base, InvoiceLine
+from db.models import Base, InvoiceLine, Notification, WebhookEndpoint, new_id
 from db.session import make_engine, make_session_factory
 from services.callers import Caller
 from services.change_orders import propose
@@ -272,6 +272,29 @@ def watch_of(run: RunInput) -> WatchInput:
     )
 
 
+def subscribe(world: World, **owner: str) -> str:
+    """A webhook endpoint for the document notices, registered on an engagement or customer."""
+    endpoint = WebhookEndpoint(
+        id=new_id("whe"),
+        url="https://hooks.example.com/tollgate",
+        events=["clawback_issued", "invoice_finalized"],
+        secret="whsec_" + "a" * 32,
+        **owner,
+    )
+    with world.sessions.begin() as session:
+        session.add(endpoint)
+    return endpoint.id
+
+
+def told(world: World, document_id: str) -> set[tuple[str, str, str]]:
+    """(kind, channel, recipient) of every notice about a document."""
+    with world.sessions() as session:
+        return {
+            (n.kind, n.channel, n.recipient_id)
+            for n in session.scalars(select(Notification).where(Notification.run_id == document_id))
+        }
+
+
 async def test_clawback_and_invoice_document_activities_run_twice_issue_once(world: World):
     phase1 = world.trigger("phase-1")
     await world.bill(phase1)
@@ -280,6 +303,9 @@ async def test_clawback_and_invoice_document_activities_run_twice_issue_once(wor
         DocumentActivities(world.sessions),
     )
     watch = watch_of(phase1)
+    on_engagement = subscribe(world, engagement_id=world.engagement["id"])
+    on_customer = subscribe(world, customer_id=world.engagement["customer_id"])
+    client = world.people["client"]  # the client_ap role: the customer's billing contact
 
     _, effect = await world.twice(clawback.open_clawback_window, OpenWindow(watch, AT))
     assert effect == {"audit_events": 1}
@@ -288,7 +314,19 @@ async def test_clawback_and_invoice_document_activities_run_twice_issue_once(wor
     assert (outcome.outcome, effect) == ("breach", {"audit_events": 1})
     clawed, effect = await world.twice(clawback.claw_back, ClawBack(watch, report, "0.9 > 0.5", AT))
     assert clawed.amount_minor == 300_000 and clawed.invoice_line_id is not None
-    assert effect == {"invoices": 1, "invoice_lines": 1, "audit_events": 1}
+    # the clawback is told once: operators, the billing contact, each subscribed endpoint
+    assert effect == {
+        "invoices": 1,
+        "invoice_lines": 1,
+        "audit_events": 1,
+        "notification_outbox": 4,
+    }
+    assert told(world, clawed.invoice_line_id) == {
+        ("clawback_issued", "email", "operators"),
+        ("clawback_issued", "email", client),
+        ("clawback_issued", "webhook", on_engagement),
+        ("clawback_issued", "webhook", on_customer),
+    }
     close = CloseWindow(watch, "2026-06-01T15:00:00+00:00", AT, reports=1)
     _, effect = await world.twice(clawback.close_clawback_window, close)
     assert effect == {"audit_events": 1}
@@ -305,7 +343,27 @@ async def test_clawback_and_invoice_document_activities_run_twice_issue_once(wor
         documents.finalize_invoice, request, same=lambda r: replace(r, newly=True)
     )
     assert finalized.number == "TG-2026-000001" and finalized.newly
-    assert effect == {"invoices": 1, "document_sequences": 1, "audit_events": 1}
+    assert effect == {
+        "invoices": 1,
+        "document_sequences": 1,
+        "audit_events": 1,
+        "notification_outbox": 4,  # invoice finalized, told once to the same four
+    }
+    assert {kind for kind, _, _ in told(world, drafts[0])} == {"invoice_finalized"}
+    assert len(told(world, drafts[0])) == 4
+
+    # Once the invoice is a document, a clawback is a credit note, told once.
+    later = watch_of(phase1)
+    clawed, effect = await world.twice(clawback.claw_back, ClawBack(later, report, "0.8 > 0.5", AT))
+    assert clawed.amount_minor == 300_000 and clawed.credit_note_id is not None
+    assert effect == {
+        "credit_notes": 1,
+        "credit_note_lines": 1,
+        "document_sequences": 1,
+        "audit_events": 2,  # credit note issued, clawback issued
+        "notification_outbox": 4,
+    }
+    assert len(told(world, clawed.credit_note_id)) == 4
 
     credits = CreditNoteActivities(world.sessions)
     with world.sessions() as session:
@@ -321,7 +379,7 @@ async def test_clawback_and_invoice_document_activities_run_twice_issue_once(wor
         at=AT,
     )
     issued, effect = await world.twice(credits.issue_credit_note, note)
-    assert issued.number == "TG-CN-2026-000001" and issued.total_minor == -50_000
+    assert issued.number == "TG-CN-2026-000002" and issued.total_minor == -50_000
     assert effect == {
         "credit_notes": 1,
         "credit_note_lines": 1,

@@ -33,6 +33,19 @@ async def test_an_admin_registers_an_endpoint_and_sees_its_generated_secret_once
     assert endpoint["secret"].startswith("whsec_") and len(key) == 32
 
 
+async def test_an_endpoint_may_subscribe_to_the_invoice_and_clawback_notices(example: Example):
+    response = await example.stack.post(
+        "/v1/webhook-endpoints",
+        {
+            "url": "https://hooks.example.com/billing",
+            "events": ["invoice_finalized", "clawback_issued"],
+            "customer_id": example.customer["id"],
+        },
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["events"] == ["clawback_issued", "invoice_finalized"]
+
+
 async def test_a_given_secret_is_kept_as_given(example: Example):
     secret = "whsec_" + base64.b64encode(b"k" * 24).decode()
     response = await example.stack.post(

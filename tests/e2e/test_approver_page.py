@@ -1,91 +1,19 @@
-"""The approver page in a real browser (headless Chromium through Selenium), over real HTTP.
-
-Selenium's calls block, so each runs in a thread: the server under test shares this event loop.
+"""The approver page in a real browser (headless Chromium through Selenium, ``browser.py``), over
+real HTTP, from links built here; ``test_approval_from_email.py`` starts from the emails instead.
 Screenshots land in test-artifacts/screenshots/.
 """
 
-import asyncio
 import re
-import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import WebDriverWait
 from temporalio.testing import WorkflowEnvironment
 
 from api.example import SIGNOFF_PDF
 from services.approval_links import Grant, approval_url, form_token, sign
-from tests.conftest import unavailable
-from tests.conftest_stack import Example, Stack, serve_stack
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-
-
-class Browser:
-    """Headless Chromium, each blocking WebDriver call run in a thread."""
-
-    def __init__(self, driver: WebDriver, backend: str) -> None:
-        self.driver, self.backend = driver, backend
-
-    async def open(self, url: str) -> None:
-        await asyncio.to_thread(self.driver.get, url)
-
-    async def text(self) -> str:
-        return await asyncio.to_thread(lambda: self.driver.find_element(By.TAG_NAME, "body").text)
-
-    async def type(self, element_id: str, text: str) -> None:
-        await asyncio.to_thread(lambda: self.driver.find_element(By.ID, element_id).send_keys(text))
-
-    async def submit(self, button_id: str) -> None:
-        """Press a form's button and wait for the page it leads to."""
-
-        def press() -> None:
-            self.driver.execute_script("window.beforeSubmit = true")
-            self.driver.find_element(By.ID, button_id).click()
-            WebDriverWait(self.driver, 15).until(
-                lambda d: d.execute_script(
-                    "return !window.beforeSubmit && document.readyState === 'complete'"
-                )
-            )
-
-        await asyncio.to_thread(press)
-
-    async def has(self, element_id: str) -> bool:
-        found = await asyncio.to_thread(self.driver.find_elements, By.ID, element_id)
-        return bool(found)
-
-    async def screenshot(self, name: str) -> None:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / f"{name}-{self.backend}.png"
-        await asyncio.to_thread(self.driver.save_screenshot, str(path))
-
-
-@pytest.fixture(scope="module")
-def driver() -> Iterator[WebDriver]:
-    chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and chromedriver):
-        unavailable("Chromium and chromedriver (apt-get install chromium chromium-driver)")
-    options = Options()
-    options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage"):
-        options.add_argument(argument)
-    options.add_argument("--window-size=1100,1900")
-    chrome = webdriver.Chrome(service=Service(chromedriver), options=options)
-    yield chrome
-    chrome.quit()
-
-
-@pytest.fixture
-def browser(driver: WebDriver, stack: Stack) -> Browser:
-    return Browser(driver, stack.backend)
+from tests.conftest_stack import Example, serve_stack
+from tests.e2e.browser import Browser
 
 
 def link(example: Example, run_id: str, role: str, person: str, expires_in_days: int = 30) -> str:
