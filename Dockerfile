@@ -8,6 +8,14 @@ COPY . .
 RUN /opt/tollgate/bin/pip install .
 
 FROM python:3.11-slim
+# WeasyPrint draws the PDFs (invoices, certificates) through Pango; DejaVu covers Latin, Greek and
+# Cyrillic names. Unpinned: the versions are the base image's Debian release, whose security
+# updates replace exact versions.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 tollgate \
     && useradd --system --uid 10001 --gid tollgate --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin tollgate

@@ -42,6 +42,7 @@ from workflows import search_attributes as sa
 from workflows.delivery import ensure_delivery_sweep_schedule
 from workflows.reconcile import ensure_reconcile_schedule
 from workflows.schedules import ensure_finalize_schedule
+from workflows.time_period_schedule import ensure_time_periods_schedule
 
 
 class _Server(uvicorn.Server):
@@ -163,6 +164,7 @@ async def serve(
         await ensure_delivery_sweep_schedule(
             client, settings.task_queue, settings.delivery_sweep_every_seconds
         )
+        await ensure_time_periods_schedule(client, settings.task_queue)
     server = None
     if api:
         app = create_app(settings, temporal=client)

@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     dev_ui_port: int = 8233
     # Invoices are numbered "<prefix>-<year>-000001", credit notes "<prefix>-CN-<year>-000001".
     issuer_prefix: str = "TG"
+    # Who issues the documents (the PDFs' letterhead). The address's lines are separated by
+    # newlines (in a .env file: double-quoted, with \n); empty fields are left out.
+    issuer_name: str = "Tollgate"
+    issuer_address: str = ""
+    issuer_tax_id: str = ""
+    issuer_email: str = ""
     # When the Schedule finalizes every non-empty draft (cron, UTC); "" disables the Schedule.
     finalize_cron: str = "0 0 1 * *"
     # The IANA zone the cron is read in; each draft still waits for its own calendar's midnight.

@@ -15,11 +15,13 @@ from activities.closeout import CloseoutActivities
 from activities.credit_notes import CreditNoteActivities
 from activities.delivery import DeliveryActivities, Notifier
 from activities.documents import DocumentActivities
+from activities.encounters import EncounterActivities
 from activities.errors import PermanentErrors
 from activities.milestone_run import MilestoneRunActivities
 from activities.reconcile import ReconcileActivities
 from activities.run_ends import RunEndActivities
 from activities.step_log import StepLog
+from activities.time_periods import TimePeriodActivities
 from config import Settings
 from services.delivery import DeliveryConfig
 from services.notices import LinkSigning
@@ -28,9 +30,12 @@ from workflows.change_order import ChangeOrderApproval
 from workflows.clawback_watch import ClawbackWatch
 from workflows.closeout import EngagementCloseout
 from workflows.delivery import DeliverNotification, SweepNotifications
+from workflows.encounters import BillEncounters
 from workflows.invoicing import FinalizeDrafts, FinalizeInvoice, IssueCreditNote
 from workflows.milestone_run import MilestoneRun
 from workflows.reconcile import Reconcile
+from workflows.time_period import CloseTimePeriod
+from workflows.time_period_schedule import CloseDueTimePeriods
 
 WORKFLOWS = [
     MilestoneRun,
@@ -41,8 +46,11 @@ WORKFLOWS = [
     ChangeOrderApproval,
     ClawbackWatch,
     Reconcile,
+    CloseTimePeriod,
+    CloseDueTimePeriods,
     DeliverNotification,
     SweepNotifications,
+    BillEncounters,
 ]
 
 
@@ -68,6 +76,7 @@ def activity_list(
         *CloseoutActivities(session_factory, notifier).all(),
         *ChangeOrderActivities(session_factory, notifier).all(),
         *ClawbackActivities(session_factory, issuer_prefix, notifier).all(),
+        *EncounterActivities(session_factory).all(),
     ]
 
 
@@ -118,6 +127,7 @@ def build_worker(
         activities=[
             *activity_list(session_factory, issuer_prefix, notifier),
             ReconcileActivities(session_factory, client, task_queue).reconcile,
+            *TimePeriodActivities(session_factory).all(),
             *DeliveryActivities(session_factory, config, client, task_queue).all(),
         ],
         activity_executor=ThreadPoolExecutor(max_workers=8),

@@ -15,11 +15,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.approval import at_
-from activities.documents import issue_zone, line_engagements, next_number
+from activities.documents import next_number
 from db.audit import append_event
 from db.models import CreditNote, CreditNoteLine, Engagement, Invoice, InvoiceLine, new_id
 from domain.credit import CreditExceedsLine, InvalidCredit, check_credit
 from domain.money import format_minor
+from services.invoice_lines import issue_zone, line_engagements
 from workflows.invoicing import CreditLine, IssueCreditNoteInput, IssuedCreditNote
 
 __all__ = ["CreditLine", "CreditNoteActivities", "CreditRefused", "issue_credit_note"]

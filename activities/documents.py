@@ -4,7 +4,6 @@ A number is taken in the same transaction that finalizes (or issues a credit not
 transaction that rolls back never burns one: the series stays gapless.
 """
 
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
@@ -17,8 +16,9 @@ from temporalio.exceptions import ApplicationError
 
 from activities.approval import at_, calendar_of
 from activities.delivery import Notifier
+from activities.encounters import payer_due_on
 from db.audit import append_event
-from db.models import DocumentSequence, Engagement, Invoice, InvoiceLine, Milestone, Run
+from db.models import DocumentSequence, Engagement, Invoice, InvoiceLine
 from domain.calendar import parse_span
 from domain.documents import (
     DEFAULT_PAYMENT_TERMS,
@@ -29,6 +29,7 @@ from domain.documents import (
 from domain.money import format_minor
 from domain.times import iso
 from services.document_notices import invoice_finalized, queue_document
+from services.invoice_lines import engagements_billed, issue_zone, line_engagements
 from workflows.invoicing import (
     DraftsPass,
     DueDrafts,
@@ -84,46 +85,6 @@ def _locked_sequence(session: Session, series: str, year: int) -> DocumentSequen
         return session.scalars(query).one()
 
 
-def line_engagements(session: Session, lines: Iterable[InvoiceLine]) -> dict[str, str]:
-    """Invoice line id → the engagement it bills (through its run, else its milestone)."""
-    lines = list(lines)
-    run_ids = {line.run_id for line in lines if line.run_id}
-    milestone_ids = {line.milestone_id for line in lines if line.milestone_id}
-    by_run = {
-        run_id: engagement_id
-        for run_id, engagement_id in session.execute(
-            select(Run.id, Run.engagement_id).where(Run.id.in_(run_ids))
-        )
-    }
-    by_milestone = {
-        milestone_id: engagement_id
-        for milestone_id, engagement_id in session.execute(
-            select(Milestone.id, Milestone.engagement_id).where(Milestone.id.in_(milestone_ids))
-        )
-    }
-    found: dict[str, str] = {}
-    for line in lines:
-        engagement_id = by_run.get(line.run_id or "") or by_milestone.get(line.milestone_id or "")
-        if engagement_id is not None:
-            found[line.id] = engagement_id
-    return found
-
-
-def engagements_billed(session: Session, lines: Iterable[InvoiceLine]) -> Sequence[Engagement]:
-    """The engagements that invoice lines bill, by id."""
-    engaged = line_engagements(session, lines)
-    return session.scalars(
-        select(Engagement).where(Engagement.id.in_(set(engaged.values()))).order_by(Engagement.id)
-    ).all()
-
-
-def issue_zone(engagements: Sequence[Engagement]) -> ZoneInfo:
-    """The time zone a document's dates are read in: the engagements' calendar zone when they
-    all share one (the customer's local date), else UTC."""
-    zones = {(e.approval.get("calendar") or {}).get("timezone") or "UTC" for e in engagements}
-    return ZoneInfo(zones.pop()) if len(zones) == 1 else UTC_ZONE
-
-
 def payment_due(engagement: Engagement | None, issued_at: datetime) -> date:
     """The due date under the engagement's payment terms (net 30 days when it sets none, or
     when no engagement is known: then on a plain UTC calendar)."""
@@ -174,7 +135,9 @@ def finalize_invoice(
     invoice.number = next_number(session, issuer_prefix, issued_on.year)
     invoice.status, invoice.draft_key = "finalized", None
     invoice.finalized_at, invoice.issued_on = at, issued_on
-    invoice.due_on = min(due_dates) if due_dates else payment_due(None, at)
+    invoice.due_on = payer_due_on(session, invoice, at) or (
+        min(due_dates) if due_dates else payment_due(None, at)
+    )
     session.flush()
     for engagement in engagements:
         append_event(

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -11,9 +12,9 @@ from sqlalchemy.orm import Session
 from activities.audit import run_audit
 from db.audit import evidence_refs
 from db.models import Decision, Invoice, InvoiceLine, Milestone, RetentionEntry, Run, new_id
-from domain.billing import cumulative_charge
+from domain.billing import Charge, cumulative_charge
 from domain.bounds import fits_invoice
-from domain.lifecycle import status_after_billing, transition
+from domain.lifecycle import MilestoneStatus, status_after_billing, transition
 from domain.money import format_minor, parse_percent
 from domain.success_fee import SuccessFee, parse_success_fee_terms, success_fee
 from workflows.contracts import Amounts, RunInput
@@ -25,8 +26,11 @@ class Posted:
     amounts: Amounts
 
 
-def open_draft(session: Session, customer_id: str, currency: str, adding_minor: int = 0) -> Invoice:
-    """The customer's one open draft in this currency, created on first use.
+def open_draft(
+    session: Session, customer_id: str, currency: str, adding_minor: int = 0, key: str = ""
+) -> Invoice:
+    """The customer's one open draft in this currency (or under ``key``, e.g. a payer's draft
+    of encounter lines), created on first use.
 
     The draft row stays locked until the caller commits, as finalization locks it too: a line
     never lands on an invoice being finalized (after it is, the draft key is gone and a new
@@ -34,7 +38,7 @@ def open_draft(session: Session, customer_id: str, currency: str, adding_minor: 
     MAX_INVOICE_MINOR gives up its key (it stays a draft, finalized as usual) and a fresh one
     opens, so billing never overflows an invoice total.
     """
-    key = f"{customer_id}:{currency}"
+    key = key or f"{customer_id}:{currency}"
     query = (
         select(Invoice)
         .where(Invoice.draft_key == key)
@@ -67,6 +71,47 @@ def success_fee_of(run: RunInput) -> SuccessFee | None:
     return success_fee(terms, run.kpis[terms.metric], run.currency)
 
 
+def run_charge(run: RunInput, milestone: Milestone) -> Charge:
+    """What accepting the run bills: the rest of the milestone's fee up to the run's percent, or,
+    for a filing of a repeatable milestone, one whole fee of its own (retention on each)."""
+    computed = success_fee_of(run)
+    earlier = (0, 0) if run.repeatable else (milestone.billed_minor, milestone.retention_held_minor)
+    return cumulative_charge(
+        computed.amount_minor if computed else run.fee_minor,
+        parse_percent(run.completion_percent),
+        *earlier,
+        parse_percent(run.retention_percent),
+    )
+
+
+def _line_terms(
+    run: RunInput, percent: Decimal, computed: SuccessFee | None
+) -> tuple[str, dict[str, Any]]:
+    """The gross line's description and details: how its amount came about, and the filing."""
+    what = "filing" if run.repeatable else f"{percent}% complete"
+    if run.confirmation_id is not None:
+        what += f", confirmation {run.confirmation_id}"
+    description = f"{run.milestone_name} ({run.milestone_key}, {what})"
+    details = computed.as_dict() if computed else {}
+    if computed:
+        description += f": {computed.explain(run.currency)}"
+    if run.confirmation_id is not None:
+        details["confirmation_id"] = run.confirmation_id
+    if run.repeatable:
+        details["unit_fee_minor"] = run.fee_minor
+    return description, details
+
+
+def _accept(milestone: Milestone, run: RunInput, percent: Decimal) -> None:
+    """The milestone after billing; a repeatable one is accepted by its first filing (it was
+    never claimed, so it passes through review here) and stays accepted, taking more."""
+    if not run.repeatable:
+        milestone.status = transition(milestone.status, status_after_billing(percent))
+    elif milestone.status != MilestoneStatus.ACCEPTED:
+        reviewed = transition(milestone.status, MilestoneStatus.IN_REVIEW)
+        milestone.status = transition(reviewed, MilestoneStatus.ACCEPTED)
+
+
 def post_milestone_lines(session: Session, run: RunInput, at: datetime) -> Posted | None:
     """Post gross and withheld retention for the run, once. None if nothing is left to bill.
 
@@ -94,16 +139,11 @@ def post_milestone_lines(session: Session, run: RunInput, at: datetime) -> Poste
             ),
         )
     percent = parse_percent(run.completion_percent)
-    if Decimal(milestone.accepted_percent) >= percent:
+    if not run.repeatable and Decimal(milestone.accepted_percent) >= percent:
         return None
     computed = success_fee_of(run)
-    charge = cumulative_charge(
-        computed.amount_minor if computed else run.fee_minor,
-        percent,
-        milestone.billed_minor,
-        milestone.retention_held_minor,
-        parse_percent(run.retention_percent),
-    )
+    charge = run_charge(run, milestone)
+    description, details = _line_terms(run, percent, computed)
     invoice = open_draft(session, run.customer_id, run.currency, charge.net_minor)
     decision_evidence = session.scalars(
         select(Decision.evidence_ids).where(Decision.run_id == run.run_id).order_by(Decision.id)
@@ -117,12 +157,11 @@ def post_milestone_lines(session: Session, run: RunInput, at: datetime) -> Poste
         invoice_id=invoice.id,
         kind="milestone",
         amount_minor=charge.gross_minor,
-        description=f"{run.milestone_name} ({run.milestone_key}, {percent}% complete)"
-        + (f": {computed.explain(run.currency)}" if computed else ""),
+        description=description,
         milestone_id=run.milestone_id,
         run_id=run.run_id,
         evidence=evidence,
-        details=computed.as_dict() if computed else None,
+        details=details or None,
     )
     lines = [gross_line]
     if charge.retention_minor:
@@ -132,7 +171,8 @@ def post_milestone_lines(session: Session, run: RunInput, at: datetime) -> Poste
                 invoice_id=invoice.id,
                 kind="retention_withheld",
                 amount_minor=-charge.retention_minor,
-                description=f"Retention withheld ({run.retention_percent}%) on {run.milestone_key}",
+                description=f"Retention withheld ({run.retention_percent}%) on {run.milestone_key}"
+                + (f", confirmation {run.confirmation_id}" if run.confirmation_id else ""),
                 milestone_id=run.milestone_id,
                 run_id=run.run_id,
                 evidence=evidence,
@@ -157,7 +197,7 @@ def post_milestone_lines(session: Session, run: RunInput, at: datetime) -> Poste
     milestone.retention_held_minor += charge.retention_minor
     milestone.accepted_percent = str(percent)
     milestone.accepted_kpis = dict(run.kpis)
-    milestone.status = transition(milestone.status, status_after_billing(percent))
+    _accept(milestone, run, percent)
     if milestone.open_run_id == run.run_id:
         milestone.open_run_id = None
     db_run.stage, db_run.outcome, db_run.closed_at = "billed", "billed", at
@@ -207,6 +247,8 @@ def post_milestone_lines(session: Session, run: RunInput, at: datetime) -> Poste
             "retention_minor": charge.retention_minor,
             "net_minor": charge.net_minor,
             "kpis": dict(run.kpis),
+            **({"confirmation_id": run.confirmation_id} if run.confirmation_id else {}),
+            **({"repeatable": True} if run.repeatable else {}),
         },
         dedupe_key=f"{run.run_id}:milestone_accepted",
     )

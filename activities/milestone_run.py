@@ -14,13 +14,13 @@ from temporalio.exceptions import ApplicationError
 from activities.approval import at_, deadlines_for, load_run
 from activities.audit import run_audit
 from activities.delivery import Notifier
-from activities.invoicing import post_milestone_lines, success_fee_of
+from activities.invoicing import post_milestone_lines, run_charge, success_fee_of
 from db.audit import evidence_refs
-from db.models import Milestone, MilestoneDependency, Trigger
-from domain.billing import Charge, cumulative_charge
+from db.models import Milestone, MilestoneDependency, Run, Trigger
+from domain.billing import Charge
+from domain.confirmations import KEEPS_CONFIRMATION
 from domain.criteria import Criterion, check_kpi, evaluate
 from domain.lifecycle import MilestoneStatus, RunStage, status_after_unbilled_end, transition
-from domain.money import parse_percent
 from services import notices
 from workflows.contracts import (
     TERMINAL_STAGES,
@@ -47,16 +47,16 @@ def _criteria(run: RunInput) -> list[CriterionOutcome]:
 
 
 def _charge(session: Session, run: RunInput) -> Charge:
-    """What accepting this run bills: the same while the run is open (it holds the milestone)."""
-    milestone = session.get_one(Milestone, run.milestone_id)
-    computed = success_fee_of(run)
-    return cumulative_charge(
-        computed.amount_minor if computed else run.fee_minor,
-        parse_percent(run.completion_percent),
-        milestone.billed_minor,
-        milestone.retention_held_minor,
-        parse_percent(run.retention_percent),
-    )
+    """What accepting this run bills: the same while the run is open (it holds the milestone,
+    or, a filing of a repeatable milestone, bills on its own)."""
+    return run_charge(run, session.get_one(Milestone, run.milestone_id))
+
+
+def _named(run: RunInput) -> str:
+    """The milestone, and the filing when the run carries a regulator's confirmation."""
+    if run.confirmation_id is None:
+        return run.milestone_name
+    return f"{run.milestone_name} (confirmation {run.confirmation_id})"
 
 
 def _amounts(gross: int, retention: int, net: int) -> list[tuple[str, int]]:
@@ -127,9 +127,13 @@ class MilestoneRunActivities:
             milestone = session.get_one(Milestone, run.milestone_id)
             db_run.stage = req.stage
             closing = req.stage in TERMINAL_STAGES
+            released: dict[str, dict[str, str]] = {}
             if closing:
                 db_run.outcome, db_run.outcome_detail = req.outcome, req.detail
                 db_run.closed_at = db_run.closed_at or at_(req.at)
+                if db_run.confirmation_held and req.stage not in KEEPS_CONFIRMATION:
+                    released = {"released": {"confirmation_id": db_run.confirmation_held}}
+                    db_run.confirmation_held = None
                 if milestone.open_run_id == run.run_id:
                     milestone.open_run_id = None
                     milestone.status = transition(
@@ -143,7 +147,12 @@ class MilestoneRunActivities:
                 run,
                 kind="run_closed" if closing else "stage_changed",
                 at=at_(req.at),
-                data={"stage": req.stage, "outcome": req.outcome, "detail": req.detail},
+                data={
+                    "stage": req.stage,
+                    "outcome": req.outcome,
+                    "detail": req.detail,
+                    **released,
+                },
                 dedupe_key=f"{run.run_id}:stage:{req.stage}",
             )
         self._notifier.started(queued)
@@ -166,7 +175,7 @@ class MilestoneRunActivities:
             return self._notifier.queue(session, notice, notices.recipients(run.policy.roles))
         if req.stage in notices.ENDS:
             kind = notices.ENDS[req.stage]
-            headline = f"{run.milestone_name}: {req.stage}"
+            headline = f"{_named(run)}: {req.stage}"
             notice = notices.follow_up(session, kind, run.subject, headline, detail=req.detail)
             return self._notifier.queue(session, notice, notices.recipients(run.policy.roles))
         return []
@@ -230,14 +239,17 @@ class MilestoneRunActivities:
                 non_retryable=True,
             )
         # Looked up after the acceptance committed, so no dependant that starts later can miss it.
+        # Open runs, not milestone claims: filings of a repeatable dependant hold no claim.
         with self._sessions() as session:
             dependants = session.scalars(
-                select(Milestone.open_run_id)
-                .join(MilestoneDependency, MilestoneDependency.milestone_id == Milestone.id)
+                select(Run.id)
+                .join(MilestoneDependency, MilestoneDependency.milestone_id == Run.milestone_id)
                 .where(
                     MilestoneDependency.depends_on_id == run.milestone_id,
-                    Milestone.open_run_id.is_not(None),
+                    Run.kind == "milestone",
+                    Run.stage.not_in(TERMINAL_STAGES),
                 )
+                .order_by(Run.id)
             ).all()
         return BillingResult(
             invoice_id=posted.invoice_id,
@@ -247,7 +259,7 @@ class MilestoneRunActivities:
 
     def _billed_notices(self, session: Session, run: RunInput, amounts: Amounts) -> list[int]:
         notice = notices.follow_up(
-            session, notices.NoticeKind.RUN_BILLED, run.subject, f"{run.milestone_name}: billed"
+            session, notices.NoticeKind.RUN_BILLED, run.subject, f"{_named(run)}: billed"
         )
         notice.amounts = _amounts(amounts.gross_minor, amounts.retention_minor, amounts.net_minor)
         return self._notifier.queue(session, notice, notices.recipients(run.policy.roles))

@@ -3,6 +3,7 @@
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from fnmatch import fnmatchcase
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -21,6 +22,8 @@ from api.routes import (
     closeout,
     credit_notes,
     customers,
+    documents,
+    encounters,
     engagements,
     evidence,
     health,
@@ -30,9 +33,11 @@ from api.routes import (
     listings,
     me,
     notifications,
+    payers,
     principals,
     runs,
     sources,
+    time_entries,
     trigger_urls,
 )
 from config import Settings, get_settings
@@ -83,10 +88,13 @@ def create_app(
     problems.install(app)
     app.add_middleware(
         RequestBodyGuard,
-        uploads=dict.fromkeys(
-            (evidence.router.prefix, "/approve/"),
-            settings.evidence_max_bytes + MULTIPART_OVERHEAD_BYTES,
-        ),
+        uploads={
+            **dict.fromkeys(
+                (evidence.router.prefix, "/approve/"),
+                settings.evidence_max_bytes + MULTIPART_OVERHEAD_BYTES,
+            ),
+            encounters.UPLOAD_PATH: encounters.MAX_UPLOAD_BYTES,
+        },
     )
     routers = (
         principals,
@@ -97,6 +105,7 @@ def create_app(
         evidence,
         runs,
         kpi_reports,
+        documents,  # before invoices and credit_notes: ".pdf" ids would match their routes
         invoices,
         credit_notes,
         audit,
@@ -108,6 +117,9 @@ def create_app(
         sources,
         hooks,
         trigger_urls,
+        time_entries,
+        payers,
+        encounters,
     )
     for module in routers:
         app.include_router(module.router)
@@ -139,10 +151,13 @@ class RequestBodyGuard:
         self.uploads = uploads
 
     def _limit(self, path: str) -> int:
-        """An upload path's own limit: a path given with a trailing slash covers what is below."""
+        """An upload path's own limit: a path given with a trailing slash covers what is below,
+        one with a ``*`` the paths it matches."""
         for prefix, limit in self.uploads.items():
-            if path.rstrip("/") == prefix.rstrip("/") or (
-                prefix.endswith("/") and path.startswith(prefix)
+            if (
+                path.rstrip("/") == prefix.rstrip("/")
+                or (prefix.endswith("/") and path.startswith(prefix))
+                or ("*" in prefix and fnmatchcase(path, prefix))
             ):
                 return limit
         return MAX_JSON_BODY_BYTES

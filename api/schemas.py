@@ -12,6 +12,7 @@ from pydantic_core import PydanticCustomError
 
 from domain.bounds import MAX_AMOUNT_MINOR
 from services.change_inputs import ChangeOrderIn, CloseoutIn
+from services.confirmation_inputs import ConfirmationId
 from services.fields import Currency, Id, Ids, Kpis, Name, Percent, Strict, Text
 from services.inputs import EngagementIn
 
@@ -49,6 +50,8 @@ class TriggerIn(Strict):
     evidence_ids: Ids = []
     external_ref: Annotated[str, Field(max_length=200)] | None = None
     note: Text | None = None
+    # The regulator's confirmation of the filing this trigger bills; unique per engagement.
+    confirmation_id: ConfirmationId | None = None
 
 
 class DecisionIn(Strict):

@@ -46,9 +46,12 @@ def evidence_view(evidence: Evidence) -> dict[str, Any]:
     }
 
 
-def run_status_view(status: RunStatus) -> dict[str, Any]:
+def run_status_view(status: RunStatus, run: Run | None = None) -> dict[str, Any]:
+    """The workflow's status; with the run's row, the facts recorded there (its confirmation)."""
     body = asdict(status)
     body["decisions"] = [{k: v for k, v in d.items()} for d in body["decisions"]]
+    if run is not None and run.kind == "milestone":
+        body["confirmation_id"] = run.confirmation_id
     return body
 
 
@@ -96,6 +99,7 @@ def run_row_view(session: Session, run: Run) -> dict[str, Any]:
         "outcome": run.outcome,
         "outcome_detail": run.outcome_detail,
         "details": run_row_details(session, run),
+        **({"confirmation_id": run.confirmation_id} if run.kind == "milestone" else {}),
     }
 
 

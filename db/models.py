@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -114,7 +115,12 @@ class Milestone(Base):
     retention_held_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     accepted_kpis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Set atomically when a trigger opens a run, cleared when the run closes: at most one open run.
+    # Never set on a repeatable milestone: each filing is its own run, several may be open.
     open_run_id: Mapped[str | None] = mapped_column(String(120))
+    # Billed per accepted filing (fee_minor is then the fee per filing), never closed by one.
+    repeatable: Mapped[bool] = mapped_column(Boolean, default=False)
+    # {"required": bool, "pattern": str | None}: triggers carry a regulator's confirmation id.
+    confirmation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class MilestoneDependency(Base):
@@ -174,6 +180,16 @@ class Run(Base):
     """
 
     __tablename__ = "runs"
+    # A regulator confirms a filing once: two runs of one engagement never hold the same id.
+    # NULLs are distinct in SQLite and PostgreSQL alike, so runs without one never collide.
+    __table_args__ = (
+        Index(
+            "uq_runs_engagement_id_confirmation_held",
+            "engagement_id",
+            "confirmation_held",
+            unique=True,
+        ),
+    )
     id: Mapped[str] = mapped_column(String(120), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), default="milestone")
     milestone_id: Mapped[str | None] = mapped_column(ForeignKey("milestones.id"), index=True)
@@ -190,6 +206,10 @@ class Run(Base):
     invoice_id: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column()
+    # The regulator's confirmation id the trigger carried, kept for good; ``confirmation_held``
+    # is the same id while the run holds it (released when the run is cancelled or fails).
+    confirmation_id: Mapped[str | None] = mapped_column(String(200))
+    confirmation_held: Mapped[str | None] = mapped_column(String(200))
 
 
 class Decision(Base):

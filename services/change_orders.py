@@ -30,6 +30,7 @@ from services.callers import Caller
 from services.change_inputs import ChangeOrderIn, ChangesIn
 from services.engagements import approval_policy
 from services.errors import Problem
+from services.open_runs import open_milestone_runs
 from workflows import search_attributes as sa
 from workflows.change_order import ChangeOrderApproval
 from workflows.contracts import ChangeOrderInput, RunStatus
@@ -135,6 +136,7 @@ def propose(session: Session, caller: Caller, engagement_id: str, body: ChangeOr
 def milestone_states(session: Session, milestones: Sequence[Milestone]) -> list[MilestoneState]:
     """The engagement's milestones as the change-order checks see them."""
     keys = {m.id: m.key for m in milestones}
+    running = open_milestone_runs(session, milestones[0].engagement_id) if milestones else {}
     edges = session.execute(
         select(MilestoneDependency.milestone_id, MilestoneDependency.depends_on_id).where(
             MilestoneDependency.milestone_id.in_(keys)
@@ -146,7 +148,7 @@ def milestone_states(session: Session, milestones: Sequence[Milestone]) -> list[
             status=m.status,
             billed_minor=m.billed_minor,
             accepted_percent=m.accepted_percent,
-            open_run_id=m.open_run_id,
+            open_run_id=m.open_run_id or running.get(m.id),
             depends_on=tuple(keys[dep] for ms, dep in edges if ms == m.id),
             trigger=m.trigger_mode,
             machine_checkable=any(c.get("metric") for c in m.criteria),

@@ -27,6 +27,7 @@ from services.callers import Caller
 from services.change_inputs import CloseoutIn
 from services.engagements import approval_policy
 from services.errors import Problem
+from services.open_runs import open_milestone_runs
 from workflows import search_attributes as sa
 from workflows.closeout import EngagementCloseout
 from workflows.contracts import CloseoutInput, RunStatus, Waiver
@@ -119,7 +120,12 @@ def _checked_waivers(session: Session, engagement: Engagement, body: CloseoutIn)
             "; ".join(e["message"] for e in errors),
             errors,
         )
-    open_runs = [f"{m.key} ({m.open_run_id})" for m in milestones if m.open_run_id]
+    running = open_milestone_runs(session, engagement.id)
+    open_runs = [
+        f"{m.key} ({m.open_run_id or running[m.id]})"
+        for m in milestones
+        if m.open_run_id or m.id in running
+    ]
     if open_runs:
         raise Problem(
             409,

@@ -26,6 +26,7 @@ from domain.times import iso
 from services.callers import Caller
 from services.errors import Problem, invalid
 from services.inputs import DEFAULT_DEEMED_WARNING, EngagementIn, MilestoneIn
+from services.time_terms import save_terms, terms_view
 from workflows.contracts import ApprovalPolicy
 
 
@@ -62,6 +63,8 @@ def create_engagement(session: Session, caller: Caller, body: EngagementIn) -> E
     session.add(engagement)
     session.flush()
     add_milestones(session, engagement, body.milestones, existing={})
+    if body.time_and_materials is not None:
+        save_terms(session, engagement, body.time_and_materials)
     append_event(
         session,
         engagement_id=engagement.id,
@@ -96,7 +99,9 @@ def add_milestones(
             position=position,
             kind=m.kind,
             # A success fee is computed when billed; a percent_of bonus is resolved below.
-            fee_minor=m.fee_minor if m.fee_minor is not None else 0,
+            fee_minor=m.stored_fee_minor,
+            repeatable=m.repeatable,
+            confirmation=m.confirmation.model_dump() if m.confirmation else None,
             deadline=m.deadline,
             clawback=m.clawback.model_dump(mode="json") if m.clawback else None,
             success_fee=_success_fee_terms(m, engagement.currency),
@@ -209,6 +214,7 @@ def engagement_view(session: Session, engagement: Engagement) -> dict[str, Any]:
         "approval": engagement.approval,
         "payment_terms": engagement.payment_terms,
         "retention_balance_minor": int(balance or 0),
+        "time_and_materials": terms_view(session, engagement.id),
         "created_at": iso(engagement.created_at),
         "milestones": [
             {
@@ -223,6 +229,8 @@ def engagement_view(session: Session, engagement: Engagement) -> dict[str, Any]:
                 "success_fee": m.success_fee,
                 "trigger": m.trigger_mode,
                 "allow_partial": m.allow_partial,
+                "repeatable": m.repeatable,
+                "confirmation": m.confirmation,
                 "acceptance_criteria": m.criteria,
                 "depends_on": [
                     {

@@ -25,6 +25,7 @@ from domain.calendar import BusinessCalendar, parse_span, validate_calendar
 from domain.criteria import OPERATORS, Criterion, validate_criterion
 from domain.dependencies import find_cycle, unknown_dependencies
 from domain.success_fee import InvalidSuccessFee, parse_success_fee_terms
+from services.confirmation_inputs import ConfirmationIn
 from services.fields import (
     Currency,
     Id,
@@ -40,6 +41,7 @@ from services.fields import (
     Text,
     checked_by,
 )
+from services.time_inputs import TimeAndMaterialsIn
 
 # Silent client roles are warned one business day before their silence accepts.
 DEFAULT_DEEMED_WARNING = {"business_days": 1}
@@ -184,6 +186,9 @@ class MilestoneIn(Strict):
     key: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
     name: Name
     kind: Literal["standard", "bonus", "success_fee"] = "standard"
+    # Billed once per accepted filing (each distinct confirmation id), unit_fee_minor each.
+    repeatable: StrictBool = False
+    unit_fee_minor: MinorAmount | None = None
     fee_minor: Annotated[MinorAmount | None, Field(validate_default=True)] = None
     fee_percent_of: Annotated[FeePercentOfIn | None, Field(validate_default=True)] = None
     trigger: Literal["manual", "automatic", "both"] = "manual"
@@ -193,11 +198,18 @@ class MilestoneIn(Strict):
     success_fee: Annotated[dict[str, Any] | None, Field(validate_default=True)] = None
     allow_partial: StrictBool = False
     acceptance_criteria: Annotated[list[CriterionIn], Field(max_length=100)] = []
+    confirmation: ConfirmationIn | None = None
 
     @field_validator("fee_minor")
     @classmethod
     def _fee(cls, fee: int | None, info: ValidationInfo) -> int | None:
         kind = _kind_of(info)
+        if info.data.get("repeatable"):
+            if fee is not None:
+                raise PydanticCustomError(
+                    "fee", "a repeatable milestone bills unit_fee_minor per filing: omit fee_minor"
+                )
+            return fee
         if kind == "standard" and fee is None:
             raise PydanticCustomError("fee", "a milestone needs fee_minor")
         if kind == "success_fee" and fee is not None:
@@ -265,6 +277,28 @@ class MilestoneIn(Strict):
         return allow_partial
 
     @model_validator(mode="after")
+    def _per_filing(self) -> "MilestoneIn":
+        """A repeatable milestone is a standard fee billed whole once per confirmed filing."""
+        if not self.repeatable:
+            if self.unit_fee_minor is not None:
+                raise PydanticCustomError(
+                    "fee", "unit_fee_minor is the per-filing fee of a repeatable milestone"
+                )
+            return self
+        problem = _per_filing_problem(self)
+        if problem:
+            raise PydanticCustomError("repeatable", problem)
+        return self
+
+    @property
+    def stored_fee_minor(self) -> int:
+        """The fee column: the fee, the per-filing fee of a repeatable milestone, or 0 until a
+        success fee or percent-of bonus is computed."""
+        if self.repeatable:
+            return self.unit_fee_minor or 0
+        return self.fee_minor if self.fee_minor is not None else 0
+
+    @model_validator(mode="after")
     def _automatic_needs_a_check(self) -> "MilestoneIn":
         if self.trigger == "automatic" and not any(c.metric for c in self.acceptance_criteria):
             raise PydanticCustomError(
@@ -273,10 +307,27 @@ class MilestoneIn(Strict):
         return self
 
 
+def _per_filing_problem(m: MilestoneIn) -> str | None:
+    if m.kind != "standard":
+        return "only a standard milestone is repeatable"
+    if m.unit_fee_minor is None:
+        return "a repeatable milestone needs unit_fee_minor, its fee per filing"
+    if m.allow_partial:
+        return "each filing is billed whole: a repeatable milestone cannot allow_partial"
+    if m.confirmation is None or not m.confirmation.required:
+        return (
+            "a repeatable milestone bills once per regulator confirmation: "
+            'set confirmation {"required": true}'
+        )
+    return None
+
+
 def commercial_term_errors(milestones: list[MilestoneIn], currency: str | None) -> list[str]:
-    """A bonus's fee basis must be a standard milestone among them; success-fee terms must hold
-    in the engagement's currency (skipped when the currency itself is invalid)."""
+    """A bonus's fee basis must be a standard, one-off milestone among them; no KPI gate on a
+    repeatable milestone; success-fee terms must hold in the engagement's currency (skipped when
+    the currency itself is invalid)."""
     kinds = {m.key: m.kind for m in milestones}
+    repeatable = {m.key for m in milestones if m.repeatable}
     errors = []
     for i, m in enumerate(milestones):
         if m.fee_percent_of is not None:
@@ -287,6 +338,17 @@ def commercial_term_errors(milestones: list[MilestoneIn], currency: str | None) 
                 errors.append(
                     f"milestones.{i}.fee_percent_of: {basis!r} is a {kinds[basis]} milestone; "
                     "a bonus is a percent of a standard milestone's fee"
+                )
+            elif basis in repeatable:
+                errors.append(
+                    f"milestones.{i}.fee_percent_of: {basis!r} is repeatable; a bonus is a "
+                    "percent of a one-off fee"
+                )
+        for j, dep in enumerate(m.depends_on):
+            if dep.kpi is not None and dep.milestone in repeatable:
+                errors.append(
+                    f"milestones.{i}.depends_on.{j}.kpi: {dep.milestone!r} is repeatable, so "
+                    "it has no one accepted KPI to gate on; depend on it without kpi"
                 )
         if m.success_fee is not None and currency is not None:
             try:
@@ -304,6 +366,7 @@ class EngagementIn(Strict):
     approval: ApprovalIn
     milestones: list[MilestoneIn] = Field(min_length=1, max_length=500)
     payment_terms: Span = None
+    time_and_materials: TimeAndMaterialsIn | None = None
 
     @field_validator("milestones")
     @classmethod

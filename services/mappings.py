@@ -31,7 +31,7 @@ from services.fields import KpiName, Strict
 
 MAX_EXPRESSION_CHARS = 1000
 MAX_KEY_CHARS = 255  # an Idempotency-Key
-TEXT_OUTPUTS = ("external_ref", "note")
+TEXT_OUTPUTS = ("external_ref", "note", "confirmation_id")
 
 
 class ExactFunctions(functions.Functions):
@@ -149,6 +149,7 @@ class MappingIn(Strict):
     kpi_object: Expression | None = None
     external_ref: Expression | None = None
     note: Expression | None = None
+    confirmation_id: Expression | None = None  # a regulator's confirmation of a filing
     idempotency_key: Expression | None = None  # default: the delivery's webhook-id
     when: Expression | None = None  # a falsy result: the payload is not a trigger
 
@@ -164,7 +165,7 @@ def fixed_milestone(mapping: MappingIn) -> str | None:
 class Mapped:
     milestone: str
     key: str | None  # the idempotency key; None: the webhook-id
-    trigger: dict[str, Any]  # completion_percent, kpis, external_ref, note (as present)
+    trigger: dict[str, Any]  # completion_percent, kpis, external_ref, note … (as present)
 
 
 @dataclass(frozen=True)

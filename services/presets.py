@@ -81,6 +81,7 @@ def build_mapping(source: SourceIn) -> MappingIn:
             kpi_object="kpis",
             external_ref="external_ref",
             note="note",
+            confirmation_id="confirmation_id",
         )
     if source.kind == SourceKind.ALERTMANAGER:
         return MappingIn(

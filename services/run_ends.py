@@ -39,6 +39,8 @@ def end_run(
     if run.stage in TERMINAL_STAGES:
         return False
     held = _release(session, run, stage, detail, at)
+    if run.confirmation_held is not None:  # not a verdict on the filing: it may be sent again
+        held["confirmation_id"], run.confirmation_held = run.confirmation_held, None
     run.stage, run.outcome, run.outcome_detail = stage, stage, detail
     run.closed_at = run.closed_at or at
     append_event(

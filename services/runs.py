@@ -97,6 +97,8 @@ def snapshot(
         deadline=iso(milestone.deadline),
         clawback=milestone.clawback,
         success_fee=milestone.success_fee,
+        confirmation_id=body.get("confirmation_id"),
+        repeatable=milestone.repeatable,
     )
 
 
@@ -144,6 +146,7 @@ def _static_details(run: RunInput) -> str:
             f"**Sign-off by** {', '.join(f'`{role}`' for role in run.policy.roles) or 'criteria'}",
             f"**Depends on** {', '.join(gates) or 'nothing'}",
             f"**KPIs reported** {kpis or 'none'}",
+            *([f"**Confirmation** `{run.confirmation_id}`"] if run.confirmation_id else []),
         ]
     )
 

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.models import Engagement, Milestone, Run, Trigger, new_id
+from domain.confirmations import confirmation_error
 from domain.lifecycle import CLAIMABLE, MilestoneStatus
 from domain.money import parse_percent
 from domain.success_fee import InvalidSuccessFee, parse_success_fee_terms, success_fee
@@ -46,6 +47,8 @@ def accept_trigger(
 
     ``data`` is the trigger as JSON (``completion_percent``, ``kpis``, ``evidence_ids`` …),
     already validated for shape; this checks it against the milestone and the engagement."""
+    if data.get("confirmation_id") is None:  # hashed as before confirmations existed
+        data = {k: v for k, v in data.items() if k != "confirmation_id"}
     milestone = session.get(Milestone, milestone_id)
     if milestone is None:
         raise not_found("Milestone", milestone_id)
@@ -70,6 +73,9 @@ def accept_trigger(
     ).one()
     session.refresh(milestone)
     _check(engagement, milestone, data)
+    confirmation = data.get("confirmation_id")
+    if confirmation is not None:
+        _check_unused(session, engagement.id, confirmation)
     try:
         link_evidence(session, data["evidence_ids"], engagement.id, caller)
     except EvidenceNotLinkable as exc:
@@ -88,15 +94,19 @@ def accept_trigger(
             f"The trigger with the milestone's terms exceeds {MAX_RUN_INPUT_BYTES} bytes; "
             "send fewer or shorter KPIs.",
         )
-    claimed = session.execute(
-        update(Milestone)
-        .where(
-            Milestone.id == milestone.id,
-            Milestone.open_run_id.is_(None),
-            Milestone.status.in_([str(s) for s in CLAIMABLE]),
-        )
-        .values(open_run_id=run_id, status=MilestoneStatus.IN_REVIEW)
-    ).rowcount
+    # A filing of a repeatable milestone claims only its confirmation id: filings run side by side.
+    claimed = (
+        milestone.repeatable
+        or session.execute(
+            update(Milestone)
+            .where(
+                Milestone.id == milestone.id,
+                Milestone.open_run_id.is_(None),
+                Milestone.status.in_([str(s) for s in CLAIMABLE]),
+            )
+            .values(open_run_id=run_id, status=MilestoneStatus.IN_REVIEW)
+        ).rowcount
+    )
     if not claimed:
         session.rollback()
         return _lost_claim(session, milestone.id, key, body_hash)
@@ -119,6 +129,8 @@ def accept_trigger(
             engagement_id=engagement.id,
             trigger_id=trigger_id,
             snapshot=recorded,
+            confirmation_id=confirmation,
+            confirmation_held=confirmation,
         )
     )
     try:
@@ -126,9 +138,11 @@ def accept_trigger(
     except IntegrityError:
         session.rollback()
         replay = _replay(session, milestone.id, key, body_hash)
-        if replay is None:
-            raise
-        return replay
+        if replay is not None:
+            return replay
+        if confirmation is not None:  # a concurrent trigger took the confirmation first
+            _check_unused(session, engagement.id, confirmation)
+        raise
     return Accepted(run=run_input, stage="received", new=True)
 
 
@@ -148,13 +162,25 @@ def _check(engagement: Engagement, milestone: Milestone, data: dict[str, Any]) -
             "Milestone removed",
             f"Milestone {milestone.key} was removed by a change order; it takes no triggers.",
         )
-    if percent < 100 and not milestone.allow_partial:
+    if percent < 100 and (milestone.repeatable or not milestone.allow_partial):
         raise invalid(
             "completion_percent",
             f"milestone {milestone.key} does not allow partial acceptance; send 100",
         )
+    refused = confirmation_error(milestone.confirmation, data.get("confirmation_id"))
+    if refused:
+        raise invalid("confirmation_id", f"milestone {milestone.key}: {refused}")
     if milestone.success_fee is not None:
         _check_measurement(milestone.success_fee, engagement.currency, data["kpis"])
+    if milestone.repeatable:  # accepted after its first filing, it keeps taking filings
+        if milestone.status == MilestoneStatus.WAIVED:
+            raise Problem(
+                409,
+                "milestone-accepted",
+                "Milestone waived",
+                f"Milestone {milestone.key} was waived; it takes no filings.",
+            )
+        return
     if milestone.status in (MilestoneStatus.ACCEPTED, MilestoneStatus.WAIVED):
         raise Problem(
             409,
@@ -169,6 +195,24 @@ def _check(engagement: Engagement, milestone: Milestone, data: dict[str, Any]) -
             "Nothing new to accept",
             f"Milestone {milestone.key} is already accepted to "
             f"{milestone.accepted_percent}%; a trigger must go above that.",
+        )
+
+
+def _check_unused(session: Session, engagement_id: str, confirmation: str) -> None:
+    """A regulator confirms a filing once: its id bills at most one run of the engagement.
+
+    A run keeps its confirmation once billed or rejected (a verdict on that filing); a run that
+    ended any other way released it (``domain.confirmations.KEEPS_CONFIRMATION``)."""
+    holder = session.scalar(
+        select(Run).where(Run.engagement_id == engagement_id, Run.confirmation_held == confirmation)
+    )
+    if holder is not None:
+        raise Problem(
+            409,
+            "confirmation-used",
+            "Confirmation already used",
+            f"Confirmation {confirmation!r} was already used by run {holder.id} "
+            f"({holder.stage}); a regulator confirms a filing once.",
         )
 
 

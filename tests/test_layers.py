@@ -40,3 +40,10 @@ def test_no_module_below_the_api_imports_the_api(layer: str):
 
 def test_the_domain_imports_no_other_part_of_the_application():
     assert offending_imports("domain", APPLICATION) == []
+
+
+@pytest.mark.parametrize("layer", ("services", "db"))
+def test_services_and_the_database_layer_import_no_activity(layer: str):
+    """Activities call services (and routes do): a service reaching into an activity module
+    would tie the HTTP layer to the worker's code."""
+    assert offending_imports(layer, ("activities",)) == []

@@ -80,6 +80,9 @@ class RunInput:
     deadline: str | None = None  # a trigger received after it cannot qualify
     clawback: dict[str, Any] | None = None
     success_fee: dict[str, Any] | None = None
+    # Added with regulatory confirmations (activities read them; the workflow does not).
+    confirmation_id: str | None = None
+    repeatable: bool = False  # one filing of a per-filing milestone: no claim on the milestone
 
     @property
     def subject(self) -> "Subject":

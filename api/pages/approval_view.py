@@ -48,6 +48,8 @@ class ApprovalPage:
     recorded: str | None
     notice: str | None
     can_decide: bool
+    # For an escalation contact once the role is escalated: why this person is asked.
+    escalated_sentence: str | None
     live: bool
     timezone: str
     errors: dict[str, str] = field(default_factory=dict)
@@ -124,6 +126,12 @@ def build_page(
         recorded=recorded,
         notice=notice,
         can_decide=can_decide,
+        escalated_sentence=(
+            f"No one for {grant.role} decided in time, so the decision was escalated to you: "
+            f"yours counts for {grant.role}."
+            if can_decide and escalation_only and escalated
+            else None
+        ),
         live=live,
         timezone=str(zone),
     )

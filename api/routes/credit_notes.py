@@ -17,10 +17,12 @@ from temporalio.common import WorkflowIDConflictPolicy
 from activities.credit_notes import CreditRefused, check_credit_lines
 from api.deps import AdminDep, SessionDep, SettingsDep, TemporalDep
 from api.problems import Problem, not_found
+from api.routes.documents import ACCEPT_DESCRIPTION, NEGOTIATED, pdf_response, wants_pdf
 from api.routes.invoices import credit_refused, outcome_of
 from api.schemas import CreditLineIn, CreditNoteIn
 from api.views import credit_note_summary, credit_note_view
 from db.models import CreditNote, CreditNoteLine, Customer, Invoice, InvoiceLine
+from services.pdf.invoices import credit_note_document
 from workflows.invoicing import CreditLine, IssueCreditNote, IssueCreditNoteInput
 
 router = APIRouter(prefix="/v1", tags=["credit notes"])
@@ -141,8 +143,21 @@ def _require_same_request(
         )
 
 
-@router.get("/credit-notes/{credit_note_id}")
-def get_credit_note(credit_note_id: str, session: SessionDep, _: AdminDep) -> dict[str, Any]:
+@router.get("/credit-notes/{credit_note_id}", responses=NEGOTIATED)
+async def get_credit_note(
+    credit_note_id: str,
+    session: SessionDep,
+    _: AdminDep,
+    settings: SettingsDep,
+    accept: Annotated[str | None, Header(description=ACCEPT_DESCRIPTION)] = None,
+) -> Any:
+    """The credit note as JSON, or as a PDF when Accept prefers application/pdf."""
+    if wants_pdf(accept):
+        return await pdf_response(session, settings, credit_note_document, credit_note_id)
+    return await run_in_threadpool(_credit_note_json, session, credit_note_id)
+
+
+def _credit_note_json(session: Session, credit_note_id: str) -> dict[str, Any]:
     note = session.get(CreditNote, credit_note_id)
     if note is None:
         raise not_found("Credit note", credit_note_id)

@@ -1,9 +1,10 @@
 import asyncio
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 from temporalio.client import WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -11,8 +12,16 @@ from temporalio.service import RPCError
 
 from api.deps import AdminDep, CallerDep, SessionDep, SettingsDep, TemporalDep
 from api.problems import Problem, not_found
+from api.routes.documents import (
+    ACCEPT_DESCRIPTION,
+    NEGOTIATED,
+    pdf_response,
+    require_invoice_reader,
+    wants_pdf,
+)
 from api.views import invoice_view
 from db.models import Invoice
+from services.pdf.invoices import invoice_document
 from workflows.invoicing import FinalizeInput, FinalizeInvoice
 
 router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
@@ -22,10 +31,22 @@ WORKFLOW_PATIENCE_SECONDS = 30
 T = TypeVar("T")
 
 
-@router.get("/{invoice_id}")
-def get_invoice(invoice_id: str, session: SessionDep, caller: CallerDep) -> dict[str, Any]:
-    if caller.kind != "admin":
-        raise Problem(403, "forbidden", "Forbidden", "Invoices are visible to admin only.")
+@router.get("/{invoice_id}", responses=NEGOTIATED)
+async def get_invoice(
+    invoice_id: str,
+    session: SessionDep,
+    caller: CallerDep,
+    settings: SettingsDep,
+    accept: Annotated[str | None, Header(description=ACCEPT_DESCRIPTION)] = None,
+) -> Any:
+    """The invoice as JSON, or as a PDF when Accept prefers application/pdf."""
+    require_invoice_reader(caller)
+    if wants_pdf(accept):
+        return await pdf_response(session, settings, invoice_document, invoice_id)
+    return await run_in_threadpool(_invoice_json, session, invoice_id)
+
+
+def _invoice_json(session: Session, invoice_id: str) -> dict[str, Any]:
     invoice = session.get(Invoice, invoice_id)
     if invoice is None:
         raise not_found("Invoice", invoice_id)

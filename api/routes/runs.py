@@ -89,7 +89,7 @@ async def get_run(
 ) -> dict[str, Any]:
     run = await run_in_threadpool(_visible_run, session, caller, run_id)
     try:
-        return run_status_view(await query_status(temporal, run.id))
+        return run_status_view(await query_status(temporal, run.id), run)
     except RPCError:
         return await run_in_threadpool(run_row_view, session, run)
 

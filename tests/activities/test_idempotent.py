@@ -25,6 +25,7 @@ from activities.clawback import ClawbackActivities
 from activities.closeout import CloseoutActivities
 from activities.credit_notes import CreditNoteActivities
 from activities.documents import DocumentActivities
+from activities.encounters import EncounterActivities
 from activities.milestone_run import MilestoneRunActivities
 from activities.run_ends import RunEndActivities
 from api.example import platform_migration
@@ -39,6 +40,7 @@ from services.change_orders import propose
 from services.closeouts import request_closeout
 from services.triggers import accept_trigger
 from tests.conftest import database
+from tests.encounter_setup import encounter_engagement, priced_batch
 from worker import activity_list
 from workflows.contracts import (
     ApprovalPolicy,
@@ -64,6 +66,7 @@ from workflows.contracts import (
     SetStage,
     WatchInput,
 )
+from workflows.encounters import BillChunkRequest
 from workflows.invoicing import (
     CreditLine,
     DueDraftsRequest,
@@ -83,6 +86,7 @@ COVERED = {
     *("release_retention", "change_order_stage", "apply_change_order", "close_change_order"),
     *("start_clawback_watch", "open_clawback_window", "check_kpi_report", "claw_back"),
     "close_clawback_window",
+    "bill_encounter_chunk",
 }
 Rows = dict[str, dict[tuple, tuple]]
 
@@ -459,6 +463,15 @@ async def test_change_order_activities_run_twice_apply_or_close_the_order_once(w
     closed, effect = await world.twice(acts.close_change_order, rejected)
     assert closed.status == "rejected"
     assert effect == {"change_orders": 1, "runs": 1, "audit_events": 1}
+
+
+async def test_an_encounter_chunk_billed_twice_posts_its_lines_once(world: World):
+    engagement = encounter_engagement(world.sessions, world.people, 3_333)
+    batch_id = priced_batch(world.sessions, engagement["id"], 3)
+    bill = EncounterActivities(world.sessions).bill_encounter_chunk
+    billed, effect = await world.twice(bill, BillChunkRequest(batch_id, 0, 500, AT))
+    assert (billed.posted, billed.posted_minor, billed.remaining) == (3, 9_999, 0)
+    assert effect == {"invoices": 1, "invoice_lines": 3, "encounters": 3, "audit_events": 1}
 
 
 async def test_starting_a_clawback_watch_twice_starts_one_watch(dev_server: WorkflowEnvironment):

@@ -247,7 +247,7 @@ async def test_every_operation_that_needs_a_token_answers_without_one_with_a_bea
     findings.assert_none()
 
 
-async def test_the_document_says_every_error_is_problem_json_and_all_but_healthz_and_signed_urls_need_a_token(
+async def test_the_document_says_every_error_is_problem_json_and_which_operations_need_a_token(
     fuzzed: Fuzzed,
 ):
     operations = {

@@ -130,6 +130,7 @@ async def test_after_escalation_the_contacts_emailed_links_decide_for_the_silent
         page = await browser.text()
         assert f"Hello {person}" in page and f"as {role}" in page
         assert "you may decide only once" not in page and await browser.has("decide")
+        assert f"No one for {role} decided in time, so the decision was escalated to you" in page
         await browser.screenshot(f"email-04-{person}-follows-the-escalation-email")
         await browser.type("comment", f"Approved for {role}: no answer from its approver")
         await browser.submit("approve")

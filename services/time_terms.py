@@ -1,0 +1,73 @@
+"""An engagement's time-and-materials terms: kept at creation, shown in its view, read as the
+domain's rate card and caps when entries are posted and periods close."""
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from db.models import Engagement
+from db.time_entries import TimeTerms
+from domain.money import parse_percent
+from domain.time_billing import Rate, Terms
+from services.errors import invalid
+from services.time_inputs import TimeAndMaterialsIn
+
+
+def save_terms(session: Session, engagement: Engagement, body: TimeAndMaterialsIn) -> None:
+    if body.retention and parse_percent(engagement.retention_percent) == 0:
+        raise invalid(
+            "time_and_materials.retention",
+            "T&M retention withholds the engagement's retention percent, which is 0: "
+            "set retention.percent or drop time_and_materials.retention",
+        )
+    dumped = body.model_dump(mode="json")
+    session.add(
+        TimeTerms(
+            engagement_id=engagement.id,
+            rate_card=dumped["rate_card"],
+            not_to_exceed_minor=body.not_to_exceed_minor,
+            period_cap_minor=body.period_cap_minor,
+            minimum_minor=body.minimum_minor,
+            retention=body.retention,
+        )
+    )
+
+
+def terms_view(session: Session, engagement_id: str) -> dict[str, Any] | None:
+    terms = session.get(TimeTerms, engagement_id)
+    if terms is None:
+        return None
+    return {
+        "rate_card": terms.rate_card,
+        "not_to_exceed_minor": terms.not_to_exceed_minor,
+        "period_cap_minor": terms.period_cap_minor,
+        "minimum_minor": terms.minimum_minor,
+        "retention": terms.retention,
+    }
+
+
+def rate_card(terms: TimeTerms) -> list[Rate]:
+    return [
+        Rate(
+            role=row["role"],
+            rate_minor=row["rate_minor"],
+            effective_from=date.fromisoformat(row["effective_from"])
+            if row.get("effective_from")
+            else None,
+            people=dict(row.get("people") or {}),
+        )
+        for row in terms.rate_card
+    ]
+
+
+def billing_terms(terms: TimeTerms, engagement: Engagement) -> Terms:
+    return Terms(
+        period_cap_minor=terms.period_cap_minor,
+        not_to_exceed_minor=terms.not_to_exceed_minor,
+        minimum_minor=terms.minimum_minor,
+        retention_percent=parse_percent(engagement.retention_percent)
+        if terms.retention
+        else Decimal(0),
+    )
