@@ -127,7 +127,7 @@ def build_worker(
         activities=[
             *activity_list(session_factory, issuer_prefix, notifier),
             ReconcileActivities(session_factory, client, task_queue).reconcile,
-            *TimePeriodActivities(session_factory).all(),
+            *TimePeriodActivities(session_factory, notifier).all(),
             *DeliveryActivities(session_factory, config, client, task_queue).all(),
         ],
         activity_executor=ThreadPoolExecutor(max_workers=8),

@@ -88,7 +88,10 @@ def _line_terms(
     run: RunInput, percent: Decimal, computed: SuccessFee | None
 ) -> tuple[str, dict[str, Any]]:
     """The gross line's description and details: how its amount came about, and the filing."""
-    what = "filing" if run.repeatable else f"{percent}% complete"
+    if run.period is not None:
+        what = f"SLA period {run.period}"
+    else:
+        what = "filing" if run.repeatable else f"{percent}% complete"
     if run.confirmation_id is not None:
         what += f", confirmation {run.confirmation_id}"
     description = f"{run.milestone_name} ({run.milestone_key}, {what})"
@@ -97,7 +100,10 @@ def _line_terms(
         description += f": {computed.explain(run.currency)}"
     if run.confirmation_id is not None:
         details["confirmation_id"] = run.confirmation_id
-    if run.repeatable:
+    if run.period is not None:
+        details["period"] = run.period
+        details["fee_minor"] = run.fee_minor
+    elif run.repeatable:
         details["unit_fee_minor"] = run.fee_minor
     return description, details
 
@@ -172,7 +178,8 @@ def post_milestone_lines(session: Session, run: RunInput, at: datetime) -> Poste
                 kind="retention_withheld",
                 amount_minor=-charge.retention_minor,
                 description=f"Retention withheld ({run.retention_percent}%) on {run.milestone_key}"
-                + (f", confirmation {run.confirmation_id}" if run.confirmation_id else ""),
+                + (f", confirmation {run.confirmation_id}" if run.confirmation_id else "")
+                + (f", SLA period {run.period}" if run.period else ""),
                 milestone_id=run.milestone_id,
                 run_id=run.run_id,
                 evidence=evidence,
@@ -249,6 +256,7 @@ def post_milestone_lines(session: Session, run: RunInput, at: datetime) -> Poste
             "kpis": dict(run.kpis),
             **({"confirmation_id": run.confirmation_id} if run.confirmation_id else {}),
             **({"repeatable": True} if run.repeatable else {}),
+            **({"period": run.period} if run.period else {}),
         },
         dedupe_key=f"{run.run_id}:milestone_accepted",
     )

@@ -53,7 +53,10 @@ def _charge(session: Session, run: RunInput) -> Charge:
 
 
 def _named(run: RunInput) -> str:
-    """The milestone, and the filing when the run carries a regulator's confirmation."""
+    """The milestone, and the filing when the run carries a regulator's confirmation (or the SLA
+    period it bills)."""
+    if run.period is not None:
+        return f"{run.milestone_name} (period {run.period})"
     if run.confirmation_id is None:
         return run.milestone_name
     return f"{run.milestone_name} (confirmation {run.confirmation_id})"

@@ -1,6 +1,7 @@
 """Closing a time-and-materials period in one transaction: its lines on the customer's draft
 (one ``time_and_materials`` line per role, a ``minimum_true_up``, retention withheld), every
-entry's billed and capped parts, the period closed, and the audit event with the entries' hash.
+entry's billed and capped parts, the period closed, the audit event with the entries' hash, and
+the notices of a cap 80 % or wholly billed (``services.tm_cap_notices``).
 
 Idempotent: the period row is locked first and a closed period answers what its close recorded;
 the lines' (run_id, kind) keys make a second posting impossible anyway.
@@ -11,6 +12,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 
+from activities.delivery import Notifier
 from activities.invoicing import open_draft
 from db.audit import append_event
 from db.models import Engagement, InvoiceLine, RetentionEntry, new_id
@@ -25,13 +27,14 @@ from services.time_periods import (
     period_id,
     periods_due,
 )
+from services.tm_cap_notices import queue_cap_notices
 from workflows.time_period import ClosePeriodInput, ClosePeriodRequest, PeriodClosed
 from workflows.time_period_schedule import DueRequest
 
 
 class TimePeriodActivities:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
-        self._sessions = sessions
+    def __init__(self, sessions: sessionmaker[Session], notifier: Notifier | None = None) -> None:
+        self._sessions, self._notifier = sessions, notifier or Notifier()
 
     def all(self) -> list:
         return [self.close_time_period, self.time_periods_due]
@@ -44,16 +47,18 @@ class TimePeriodActivities:
     @activity.defn(name="close_time_period")
     def close_time_period(self, req: ClosePeriodRequest) -> PeriodClosed:
         with self._sessions() as session:
-            closed = close_period(session, req)
+            closed, notices = close_period(session, req)
             session.commit()
-            return closed
+        self._notifier.started(notices)
+        return closed
 
 
-def close_period(session: Session, req: ClosePeriodRequest) -> PeriodClosed:
+def close_period(session: Session, req: ClosePeriodRequest) -> tuple[PeriodClosed, list[int]]:
+    """The close, and the ids of the notices it wrote (none when the period was closed)."""
     row = lock_period(session, req.engagement_id, req.period)
     if row.status == PeriodStatus.CLOSED:
         assert row.summary is not None
-        return _result(req, row.invoice_id, row.summary, already_closed=True)
+        return _result(req, row.invoice_id, row.summary, already_closed=True), []
     engagement = session.get_one(Engagement, req.engagement_id)
     terms = session.get(TimeTerms, engagement.id)
     if terms is None:
@@ -130,7 +135,16 @@ def close_period(session: Session, req: ClosePeriodRequest) -> PeriodClosed:
         },
         dedupe_key=f"{pid}:closed",
     )
-    return _result(req, invoice_id, summary)
+    notices = queue_cap_notices(
+        session,
+        engagement,
+        terms,
+        req.period,
+        billed_before_minor=computed.billed_before,
+        period_minor=bill.gross_minor,
+        period_work_minor=bill.gross_minor - bill.true_up_minor,
+    )
+    return _result(req, invoice_id, summary), notices
 
 
 def _role_line(pid: str, period: str, role: RoleLine, currency: str) -> InvoiceLine:

@@ -52,6 +52,9 @@ class TriggerIn(Strict):
     note: Text | None = None
     # The regulator's confirmation of the filing this trigger bills; unique per engagement.
     confirmation_id: ConfirmationId | None = None
+    # The SLA period the trigger reports on (``2026-11``, ``2026-W47``, ``2026-Q4``); default:
+    # the period containing the trigger's receipt in the engagement calendar's time zone.
+    period: Annotated[str, Field(strict=True, max_length=16)] | None = None
 
 
 class DecisionIn(Strict):

@@ -52,6 +52,7 @@ def run_status_view(status: RunStatus, run: Run | None = None) -> dict[str, Any]
     body["decisions"] = [{k: v for k, v in d.items()} for d in body["decisions"]]
     if run is not None and run.kind == "milestone":
         body["confirmation_id"] = run.confirmation_id
+        body["period"] = run.period
     return body
 
 
@@ -99,7 +100,11 @@ def run_row_view(session: Session, run: Run) -> dict[str, Any]:
         "outcome": run.outcome,
         "outcome_detail": run.outcome_detail,
         "details": run_row_details(session, run),
-        **({"confirmation_id": run.confirmation_id} if run.kind == "milestone" else {}),
+        **(
+            {"confirmation_id": run.confirmation_id, "period": run.period}
+            if run.kind == "milestone"
+            else {}
+        ),
     }
 
 

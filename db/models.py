@@ -16,10 +16,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from db.types import UTCDateTime, utcnow
+from domain.lifecycle import UNBILLED_ENDS
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -28,6 +30,13 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+# Runs that hold their SLA period: every run of one, except those that ended without billing.
+PERIOD_HELD = text(
+    "period IS NOT NULL AND stage NOT IN ("
+    + ", ".join(f"'{stage}'" for stage in sorted(UNBILLED_ENDS))
+    + ")"
+)
 
 
 def new_id(prefix: str) -> str:
@@ -121,6 +130,8 @@ class Milestone(Base):
     repeatable: Mapped[bool] = mapped_column(Boolean, default=False)
     # {"required": bool, "pattern": str | None}: triggers carry a regulator's confirmation id.
     confirmation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # monthly | weekly | quarterly: an SLA milestone bills fee_minor once per such period.
+    sla_period: Mapped[str | None] = mapped_column(String(16))
 
 
 class MilestoneDependency(Base):
@@ -189,6 +200,16 @@ class Run(Base):
             "confirmation_held",
             unique=True,
         ),
+        # An SLA period bills once: one run per (milestone, period) while it is open or billed.
+        # The database decides from the stage, so no run end has to remember to release it.
+        Index(
+            "uq_runs_milestone_id_period_open_or_billed",
+            "milestone_id",
+            "period",
+            unique=True,
+            sqlite_where=PERIOD_HELD,
+            postgresql_where=PERIOD_HELD,
+        ),
     )
     id: Mapped[str] = mapped_column(String(120), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), default="milestone")
@@ -210,6 +231,8 @@ class Run(Base):
     # is the same id while the run holds it (released when the run is cancelled or fails).
     confirmation_id: Mapped[str | None] = mapped_column(String(200))
     confirmation_held: Mapped[str | None] = mapped_column(String(200))
+    # The SLA period (``2026-11``) a run of an SLA milestone bills.
+    period: Mapped[str | None] = mapped_column(String(16))
 
 
 class Decision(Base):

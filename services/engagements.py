@@ -101,6 +101,7 @@ def add_milestones(
             # A success fee is computed when billed; a percent_of bonus is resolved below.
             fee_minor=m.stored_fee_minor,
             repeatable=m.repeatable,
+            sla_period=m.period,
             confirmation=m.confirmation.model_dump() if m.confirmation else None,
             deadline=m.deadline,
             clawback=m.clawback.model_dump(mode="json") if m.clawback else None,
@@ -230,6 +231,7 @@ def engagement_view(session: Session, engagement: Engagement) -> dict[str, Any]:
                 "trigger": m.trigger_mode,
                 "allow_partial": m.allow_partial,
                 "repeatable": m.repeatable,
+                "period": m.sla_period,
                 "confirmation": m.confirmation,
                 "acceptance_criteria": m.criteria,
                 "depends_on": [

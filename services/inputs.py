@@ -24,6 +24,7 @@ from domain.bounds import MAX_DECIMAL_CHARS
 from domain.calendar import BusinessCalendar, parse_span, validate_calendar
 from domain.criteria import OPERATORS, Criterion, validate_criterion
 from domain.dependencies import find_cycle, unknown_dependencies
+from domain.periods import PeriodKind
 from domain.success_fee import InvalidSuccessFee, parse_success_fee_terms
 from services.confirmation_inputs import ConfirmationIn
 from services.fields import (
@@ -185,7 +186,9 @@ class MilestoneIn(Strict):
 
     key: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
     name: Name
-    kind: Literal["standard", "bonus", "success_fee"] = "standard"
+    kind: Literal["standard", "bonus", "success_fee", "sla"] = "standard"
+    # An SLA milestone bills fee_minor once per period its criteria hold for.
+    period: PeriodKind | None = None
     # Billed once per accepted filing (each distinct confirmation id), unit_fee_minor each.
     repeatable: StrictBool = False
     unit_fee_minor: MinorAmount | None = None
@@ -210,7 +213,7 @@ class MilestoneIn(Strict):
                     "fee", "a repeatable milestone bills unit_fee_minor per filing: omit fee_minor"
                 )
             return fee
-        if kind == "standard" and fee is None:
+        if kind in ("standard", "sla") and fee is None:
             raise PydanticCustomError("fee", "a milestone needs fee_minor")
         if kind == "success_fee" and fee is not None:
             raise PydanticCustomError(
@@ -234,7 +237,7 @@ class MilestoneIn(Strict):
     @field_validator("deadline")
     @classmethod
     def _deadline(cls, deadline: datetime | None, info: ValidationInfo) -> datetime | None:
-        if deadline is not None and _kind_of(info) == "standard":
+        if deadline is not None and _kind_of(info) in ("standard", "sla"):
             raise PydanticCustomError(
                 "deadline", "only a bonus or a success fee has a deadline to qualify by"
             )
@@ -270,6 +273,8 @@ class MilestoneIn(Strict):
     def _billed_whole(cls, allow_partial: bool, info: ValidationInfo) -> bool:
         if allow_partial and _kind_of(info) == "success_fee":
             raise PydanticCustomError("partial", "a success fee is billed whole, never partially")
+        if allow_partial and _kind_of(info) == "sla":
+            raise PydanticCustomError("partial", "an SLA period is billed whole, never partially")
         if allow_partial and info.data.get("clawback") is not None:
             raise PydanticCustomError(
                 "partial", "a bonus under clawback is billed whole, never partially"
@@ -288,6 +293,29 @@ class MilestoneIn(Strict):
         problem = _per_filing_problem(self)
         if problem:
             raise PydanticCustomError("repeatable", problem)
+        return self
+
+    @model_validator(mode="after")
+    def _per_period(self) -> "MilestoneIn":
+        """An SLA milestone names its period and checks each period's report by machine."""
+        if self.kind != "sla":
+            if self.period is not None:
+                raise PydanticCustomError("period", "only an SLA milestone has a period")
+            return self
+        if self.period is None:
+            raise PydanticCustomError(
+                "period", "an SLA milestone needs its period: monthly, weekly or quarterly"
+            )
+        if self.repeatable:
+            raise PydanticCustomError(
+                "repeatable", "an SLA milestone bills once per period; it is not repeatable"
+            )
+        if not any(c.metric for c in self.acceptance_criteria):
+            raise PydanticCustomError(
+                "acceptance_criteria",
+                "an SLA milestone needs at least one machine-checkable criterion "
+                "(such as uptime_pct >= 99.9)",
+            )
         return self
 
     @property
@@ -327,7 +355,7 @@ def commercial_term_errors(milestones: list[MilestoneIn], currency: str | None) 
     repeatable milestone; success-fee terms must hold in the engagement's currency (skipped when
     the currency itself is invalid)."""
     kinds = {m.key: m.kind for m in milestones}
-    repeatable = {m.key for m in milestones if m.repeatable}
+    repeatable = {m.key for m in milestones if m.repeatable or m.kind == "sla"}
     errors = []
     for i, m in enumerate(milestones):
         if m.fee_percent_of is not None:
@@ -347,8 +375,8 @@ def commercial_term_errors(milestones: list[MilestoneIn], currency: str | None) 
         for j, dep in enumerate(m.depends_on):
             if dep.kpi is not None and dep.milestone in repeatable:
                 errors.append(
-                    f"milestones.{i}.depends_on.{j}.kpi: {dep.milestone!r} is repeatable, so "
-                    "it has no one accepted KPI to gate on; depend on it without kpi"
+                    f"milestones.{i}.depends_on.{j}.kpi: {dep.milestone!r} bills per filing or "
+                    "period, so it has no one accepted KPI to gate on; depend on it without kpi"
                 )
         if m.success_fee is not None and currency is not None:
             try:

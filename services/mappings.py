@@ -31,7 +31,7 @@ from services.fields import KpiName, Strict
 
 MAX_EXPRESSION_CHARS = 1000
 MAX_KEY_CHARS = 255  # an Idempotency-Key
-TEXT_OUTPUTS = ("external_ref", "note", "confirmation_id")
+TEXT_OUTPUTS = ("external_ref", "note", "confirmation_id", "period")
 
 
 class ExactFunctions(functions.Functions):
@@ -150,6 +150,7 @@ class MappingIn(Strict):
     external_ref: Expression | None = None
     note: Expression | None = None
     confirmation_id: Expression | None = None  # a regulator's confirmation of a filing
+    period: Expression | None = None  # the SLA period reported on (``2026-11``)
     idempotency_key: Expression | None = None  # default: the delivery's webhook-id
     when: Expression | None = None  # a falsy result: the payload is not a trigger
 

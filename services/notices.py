@@ -37,6 +37,9 @@ class NoticeKind(StrEnum):
     # About documents (services/document_notices.py): the outbox row names the document.
     INVOICE_FINALIZED = "invoice_finalized"
     CLAWBACK_ISSUED = "clawback_issued"
+    # A time-and-materials cap (services/tm_cap_notices.py): 80 % of it billed, all of it.
+    TM_CAP_80 = "tm_cap_80"
+    TM_CAP_REACHED = "tm_cap_reached"
 
 
 # Notices that ask the recipient to decide carry their signed approval link.

@@ -6,7 +6,8 @@ Presets are only mappings made from a few options, so every delivery takes one c
   ``{"milestone": "phase-1", "completion_percent": "100", "kpis": {...}, "note": "..."}``.
 - ``alertmanager``: a Prometheus Alertmanager webhook (version 4) is a trigger when its group is
   ``resolved`` and its common ``alertname`` label is the configured one; KPIs are read from the
-  common annotations (or, failing that, the common labels) the options name.
+  common annotations (or, failing that, the common labels) the options name, and so is the SLA
+  ``period`` (``2026-11``) when the option names the annotation or label holding it.
 - ``grafana``: a Grafana alerting webhook is a trigger when an alert of the configured rule
   (its ``alertname`` label) is ``resolved``; KPIs are read from that alert's annotations, labels
   or ``values`` (by refId), in that order.
@@ -45,15 +46,17 @@ class SourceIn(Strict):
     rule: Quotable | None = None  # grafana: the alert rule's title (its alertname label)
     # alertmanager, grafana: metric -> the annotation, label (or Grafana value refId) holding it
     kpis: KpiSources | None = None
+    # alertmanager: the annotation (or label) naming the SLA period reported on, if any
+    period: Quotable | None = None
 
 
 OPTIONS = {
     SourceKind.MAPPING: ("mapping",),
     SourceKind.GENERIC: (),
-    SourceKind.ALERTMANAGER: ("milestone", "alertname", "kpis"),
+    SourceKind.ALERTMANAGER: ("milestone", "alertname", "kpis", "period"),
     SourceKind.GRAFANA: ("milestone", "rule", "kpis"),
 }
-OPTIONAL = {"kpis"}
+OPTIONAL = {"kpis", "period"}
 
 
 def options(source: SourceIn) -> dict[str, object]:
@@ -65,7 +68,7 @@ def options(source: SourceIn) -> dict[str, object]:
 def build_mapping(source: SourceIn) -> MappingIn:
     """The mapping a source's deliveries go through; a 422 naming a missing or foreign option."""
     allowed = OPTIONS[source.kind]
-    for name in ("mapping", "milestone", "alertname", "rule", "kpis"):
+    for name in ("mapping", "milestone", "alertname", "rule", "kpis", "period"):
         given = getattr(source, name) is not None
         if given and name not in allowed:
             raise invalid(name, f"a {source.kind} source takes no {name}")
@@ -82,6 +85,7 @@ def build_mapping(source: SourceIn) -> MappingIn:
             external_ref="external_ref",
             note="note",
             confirmation_id="confirmation_id",
+            period="period",
         )
     if source.kind == SourceKind.ALERTMANAGER:
         return MappingIn(
@@ -93,6 +97,11 @@ def build_mapping(source: SourceIn) -> MappingIn:
             },
             external_ref="alerts[0].fingerprint",
             note="commonAnnotations.summary",
+            period=(
+                f'commonAnnotations."{source.period}" || commonLabels."{source.period}"'
+                if source.period
+                else None
+            ),
         )
     alert = f"alerts[?status == 'resolved' && labels.alertname == '{source.rule}'] | [0]"
     return MappingIn(

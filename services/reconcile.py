@@ -3,11 +3,13 @@
 It compares the books with Temporal and acts on the differences, each action audited:
 - a run recorded but never started (Temporal was down when its trigger was accepted, and the
   client never retried) is started with its recorded input;
+- an encounter batch whose ``BillEncounters`` workflow never started (the upload answered
+  ``"billing": "pending"``) and that still holds unbilled encounters is started;
 - a run whose workflow is closed (terminated, timed out, failed) or gone, while the books still
   show it open, is ended (``cancelled`` or ``failed``) and releases what it held;
 - a claim without an open run — a milestone's ``open_run_id``, an engagement left ``closing``,
   a change order left ``proposed`` — is released.
-Runs younger than ``grace`` are left alone: their start may still be on its way.
+Runs and batches younger than ``grace`` are left alone: their start may still be on its way.
 """
 
 import asyncio
@@ -22,8 +24,10 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from db.audit import append_event
+from db.encounters import EncounterBatch
 from db.models import ChangeOrder, Engagement, Milestone, Run
 from domain.lifecycle import TERMINAL_STAGES, RunStage, status_after_unbilled_end
+from services.encounters import start_billing, unbilled_batches
 from services.run_ends import end_run
 
 ACTOR = "reconciler"
@@ -46,6 +50,7 @@ class Report:
     ended: list[str] = field(default_factory=list)
     unstartable: list[str] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
+    batches_started: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         """What the pass did, each count followed by the ids it is about."""
@@ -54,6 +59,7 @@ class Report:
             ("ended {} run(s) whose workflow was closed or gone", self.ended),
             ("ended {} run(s) that Temporal refused to start", self.unstartable),
             ("released {} claim(s) held by no open run", self.released),
+            ("started billing {} encounter batch(es) never started", self.batches_started),
         )
         return [
             line
@@ -88,7 +94,32 @@ async def reconcile(
         if await asyncio.to_thread(_end, sessions, run.id, stage, detail):
             report.ended.append(run.id)
     report.released = await asyncio.to_thread(_release_stale_claims, sessions)
+    report.batches_started = await _start_unbilled_batches(
+        sessions, client, task_queue, now - grace, limit
+    )
     return report
+
+
+async def _start_unbilled_batches(
+    sessions: sessionmaker[Session],
+    client: Client,
+    task_queue: str,
+    before: datetime,
+    limit: int,
+) -> list[str]:
+    """Batches with unbilled encounters and no workflow at all: their start never happened."""
+    started: list[str] = []
+    for batch in await asyncio.to_thread(_unbilled_batches, sessions, before, limit):
+        try:
+            await client.get_workflow_handle(batch.workflow_id).describe()
+            continue  # running, or closed: its own end (or ``POST …/bill``) owns it
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+        await start_billing(client, task_queue, batch)
+        await asyncio.to_thread(_audit_batch_start, sessions, batch)
+        started.append(batch.id)
+    return started
 
 
 def _release_stale_claims(sessions: sessionmaker[Session]) -> list[str]:
@@ -143,6 +174,13 @@ def _audit_release(
     )
 
 
+def _unbilled_batches(
+    sessions: sessionmaker[Session], before: datetime, limit: int
+) -> list[EncounterBatch]:
+    with sessions() as session:
+        return unbilled_batches(session, before, limit)
+
+
 def _open_runs(sessions: sessionmaker[Session], before: datetime, limit: int) -> list[Run]:
     with sessions() as session:
         query = (
@@ -191,4 +229,16 @@ def _audit_start(sessions: sessionmaker[Session], run: Run) -> None:
             kind="run_started_late",
             data={"recorded_at": run.created_at.isoformat(), "kind": run.kind},
             dedupe_key=f"{run.id}:started_late",
+        )
+
+
+def _audit_batch_start(sessions: sessionmaker[Session], batch: EncounterBatch) -> None:
+    with sessions.begin() as session:
+        append_event(
+            session,
+            engagement_id=batch.engagement_id,
+            actor=ACTOR,
+            kind="encounter_billing_started_late",
+            data={"batch_id": batch.id, "recorded_at": batch.created_at.isoformat()},
+            dedupe_key=f"{batch.id}:started_late",
         )

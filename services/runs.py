@@ -98,7 +98,9 @@ def snapshot(
         clawback=milestone.clawback,
         success_fee=milestone.success_fee,
         confirmation_id=body.get("confirmation_id"),
-        repeatable=milestone.repeatable,
+        # An SLA period, like a filing, is billed on its own without claiming the milestone.
+        repeatable=milestone.repeatable or milestone.kind == "sla",
+        period=body.get("period"),
     )
 
 
@@ -147,6 +149,7 @@ def _static_details(run: RunInput) -> str:
             f"**Depends on** {', '.join(gates) or 'nothing'}",
             f"**KPIs reported** {kpis or 'none'}",
             *([f"**Confirmation** `{run.confirmation_id}`"] if run.confirmation_id else []),
+            *([f"**SLA period** `{run.period}`"] if run.period else []),
         ]
     )
 

@@ -9,6 +9,7 @@ reconciler from the recorded input.
 
 import json
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -26,11 +27,14 @@ from services.callers import Caller
 from services.errors import Problem, invalid, not_found
 from services.evidence import EvidenceNotLinkable, link_evidence
 from services.runs import canonical_hash, milestone_run_id, recorded_input, snapshot
+from services.sla_periods import check_period_free, sla_period
 from workflows.contracts import RunInput
 
 # A run's input travels with every activity call and into its history: keep it far below
 # Temporal's 2 MB payload limit (and its history small) whatever a trigger carries.
 MAX_RUN_INPUT_BYTES = 128 * 1024
+# Trigger fields added later: absent and null hash alike, so older retries still replay.
+OPTIONAL_FIELDS = ("confirmation_id", "period")
 
 
 @dataclass
@@ -47,8 +51,8 @@ def accept_trigger(
 
     ``data`` is the trigger as JSON (``completion_percent``, ``kpis``, ``evidence_ids`` …),
     already validated for shape; this checks it against the milestone and the engagement."""
-    if data.get("confirmation_id") is None:  # hashed as before confirmations existed
-        data = {k: v for k, v in data.items() if k != "confirmation_id"}
+    # Hashed as before confirmations and periods existed, when they are not given.
+    data = {k: v for k, v in data.items() if k not in OPTIONAL_FIELDS or v is not None}
     milestone = session.get(Milestone, milestone_id)
     if milestone is None:
         raise not_found("Milestone", milestone_id)
@@ -76,6 +80,10 @@ def accept_trigger(
     confirmation = data.get("confirmation_id")
     if confirmation is not None:
         _check_unused(session, engagement.id, confirmation)
+    period = sla_period(engagement, milestone, data.get("period"), datetime.now(UTC))
+    if period is not None:
+        data = {**data, "period": period}
+        check_period_free(session, milestone, period)
     try:
         link_evidence(session, data["evidence_ids"], engagement.id, caller)
     except EvidenceNotLinkable as exc:
@@ -94,9 +102,11 @@ def accept_trigger(
             f"The trigger with the milestone's terms exceeds {MAX_RUN_INPUT_BYTES} bytes; "
             "send fewer or shorter KPIs.",
         )
-    # A filing of a repeatable milestone claims only its confirmation id: filings run side by side.
+    # A filing of a repeatable milestone claims only its confirmation id, an SLA period only its
+    # period: filings (and periods) run side by side.
     claimed = (
         milestone.repeatable
+        or period is not None
         or session.execute(
             update(Milestone)
             .where(
@@ -131,6 +141,7 @@ def accept_trigger(
             snapshot=recorded,
             confirmation_id=confirmation,
             confirmation_held=confirmation,
+            period=period,
         )
     )
     try:
@@ -142,6 +153,8 @@ def accept_trigger(
             return replay
         if confirmation is not None:  # a concurrent trigger took the confirmation first
             _check_unused(session, engagement.id, confirmation)
+        if period is not None:  # or the period
+            check_period_free(session, milestone, period)
         raise
     return Accepted(run=run_input, stage="received", new=True)
 
@@ -172,13 +185,13 @@ def _check(engagement: Engagement, milestone: Milestone, data: dict[str, Any]) -
         raise invalid("confirmation_id", f"milestone {milestone.key}: {refused}")
     if milestone.success_fee is not None:
         _check_measurement(milestone.success_fee, engagement.currency, data["kpis"])
-    if milestone.repeatable:  # accepted after its first filing, it keeps taking filings
-        if milestone.status == MilestoneStatus.WAIVED:
+    if milestone.repeatable or milestone.sla_period:  # accepted after its first filing or
+        if milestone.status == MilestoneStatus.WAIVED:  # period, it keeps taking them
             raise Problem(
                 409,
                 "milestone-accepted",
                 "Milestone waived",
-                f"Milestone {milestone.key} was waived; it takes no filings.",
+                f"Milestone {milestone.key} was waived; it takes no triggers.",
             )
         return
     if milestone.status in (MilestoneStatus.ACCEPTED, MilestoneStatus.WAIVED):

@@ -83,6 +83,7 @@ class RunInput:
     # Added with regulatory confirmations (activities read them; the workflow does not).
     confirmation_id: str | None = None
     repeatable: bool = False  # one filing of a per-filing milestone: no claim on the milestone
+    period: str | None = None  # the SLA period (``2026-11``) the run bills; activities read it
 
     @property
     def subject(self) -> "Subject":

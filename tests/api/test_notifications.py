@@ -1,7 +1,9 @@
 """Webhook endpoints and notifications over HTTP: what an admin may register and list, and what
 is refused (problem+json, nothing changed)."""
 
+import asyncio
 import base64
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -117,13 +119,24 @@ async def test_listing_notifications_refuses_an_unknown_status_and_an_unbounded_
     assert all(n["status"] == "dead" for n in response.json()["items"])
 
 
+async def notifications_of(example: Example, run_id: str) -> list[dict[str, Any]]:
+    """The run's notifications once there are some: the run shows ``awaiting_approval`` before
+    the activity that writes its approval requests has committed them."""
+    for _ in range(200):
+        response = await example.stack.get(f"/v1/notifications?run_id={run_id}")
+        assert response.status_code == 200, response.text
+        if items := response.json()["items"]:
+            return items
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no notification about {run_id} was written")
+
+
 async def test_redelivering_an_unknown_or_living_notification_is_refused(example: Example):
     assert_problem(await example.stack.post("/v1/notifications/999999999/redeliver", {}), 404)
     response = await example.trigger("phase-1")
     run_id = response.json()["run_id"]
     await example.wait_for_stage(run_id, "awaiting_approval")
-    listed = await example.stack.get(f"/v1/notifications?run_id={run_id}")
-    [first, *_] = listed.json()["items"]
+    [first, *_] = await notifications_of(example, run_id)
     assert first["kind"] == "approval_requested" and first["status"] != "dead"
     body = assert_problem(
         await example.stack.post(f"/v1/notifications/{first['id']}/redeliver", {}), 409
