@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer
 
 from activities.documents import finalize_invoice
@@ -67,11 +67,18 @@ async def report(harness: Harness, watch: Watch, milestone_id: str, **kpis: str)
 
 
 async def watch_reports(watch: Watch, count: int) -> WatchStatus:
-    """The watch's status once it has checked `count` reports (and its window is known)."""
+    """The watch's status once it has checked `count` reports (and its window is known); the
+    billed run starts its watch in an activity after billing, so it may not exist yet."""
+    status = None
     for _ in range(200):
-        status = await watch.query(ClawbackWatch.status)
-        if len(status.reports) >= count and status.window_ends_at:
-            return status
+        try:
+            status = await watch.query(ClawbackWatch.status)
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+        else:
+            if len(status.reports) >= count and status.window_ends_at:
+                return status
         await asyncio.sleep(0.05)
     raise AssertionError(f"the watch never checked {count} reports: {status}")
 

@@ -1,0 +1,55 @@
+"""Smoke test of the throughput benchmark: it runs end to end on SQLite, its own checks pass,
+and it ends with the full/bare ratio. No timing is asserted: the figures are for people."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from bench.full import Driver, Target
+from tests.conftest import BIN, unavailable
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_pipeline_benchmark_runs_checks_and_prints_the_ratio_last():
+    if not (BIN / "temporal").exists():
+        unavailable("the temporal CLI")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "pipeline.py"), "--runs", "4", "--concurrency", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert "checks: 4 billed runs, lines and invoice totals add up" in lines
+    assert lines[-1].startswith("full/bare ratio: ")
+
+
+async def test_the_check_fails_on_a_duplicated_line_and_a_total_that_is_not_its_lines_sum():
+    invoice = {
+        "total_minor": 2_700_000,
+        "lines": [
+            {"run_id": "r1", "kind": "milestone", "amount_minor": 3_000_000},
+            {"run_id": "r1", "kind": "retention_withheld", "amount_minor": -300_000},
+            {"run_id": "r2", "kind": "milestone", "amount_minor": 3_000_000},
+            {"run_id": "r2", "kind": "milestone", "amount_minor": 3_000_000},
+            {"run_id": "r2", "kind": "retention_withheld", "amount_minor": -300_000},
+        ],
+    }
+
+    def api(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/v1/runs/"):
+            return httpx.Response(200, json={"stage": "billed", "invoice_id": "inv"})
+        return httpx.Response(200, json=invoice)
+
+    async with httpx.AsyncClient(base_url="http://api", transport=httpx.MockTransport(api)) as http:
+        driver = Driver([http], "admin", poll=0.01)
+        problems = await driver.check([Target(http, "m1", "r1"), Target(http, "m2", "r2")])
+    assert problems == [
+        "run r2 has lines ['milestone', 'milestone', 'retention_withheld']",
+        "invoice inv: total 2700000 ≠ lines 8400000",
+    ]
