@@ -1,6 +1,7 @@
 """Builds the Temporal worker: the milestone-run workflow and its activities."""
 
 import asyncio
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -101,6 +102,7 @@ def build_worker(
     issuer_prefix: str = "TG",
     settings: Settings | None = None,
     traced: Tracing | None = None,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
     """The worker, its activities bound to one session factory; ``issuer_prefix`` numbers the
     credit notes a clawback issues (the finalize and credit-note workflows carry their own).
@@ -111,7 +113,8 @@ def build_worker(
 
     With tracing configured (``telemetry.py``; ``traced``, else the environment) the worker's
     client carries the tracing interceptor, so workflows, activities and the workflows they
-    start continue the trace that started them."""
+    start continue the trace that started them. ``interceptors`` go innermost, next to the
+    activities (tests hold an activity in flight with one)."""
     traced = traced or tracing("tollgate-worker")
     if traced is not None:
         client = traced.client(client)
@@ -132,7 +135,7 @@ def build_worker(
         ],
         activity_executor=ThreadPoolExecutor(max_workers=8),
         max_concurrent_activities=8,
-        interceptors=activity_interceptors(),
+        interceptors=[*activity_interceptors(), *interceptors],
         # A crashed worker's runs move to a live one within seconds, not the SDK's default 10 s.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
     )

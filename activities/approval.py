@@ -107,7 +107,9 @@ def deemed_warning(
 
 
 def load_run(session: Session, run_id: str) -> Run:
-    db_run = session.get(Run, run_id)
+    """The run's row, locked for this transaction: a stage change in flight when the run is
+    cancelled must see the way out's ``cancelled`` (and leave it), not overwrite it."""
+    db_run = session.get(Run, run_id, with_for_update=True, populate_existing=True)
     if db_run is None:
         raise ApplicationError(
             f"run {run_id} is not recorded", type="RunNotFound", non_retryable=True

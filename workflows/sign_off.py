@@ -9,12 +9,11 @@ stage (``cancelled`` or ``failed``, with the reason) that releases what it held.
 """
 
 import asyncio
-import contextlib
 from collections.abc import Coroutine
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from domain.lifecycle import RunStage
@@ -31,6 +30,8 @@ with workflow.unsafe.imports_passed_through():
     )
 
 NO_REASON = "cancelled in Temporal (no reason given)"
+# workflow.patched: a run cancelled while an activity is in flight is recorded cancelled.
+CANCELLED_MID_ACTIVITY = "cancelled-mid-activity"
 
 # The first line of the Temporal UI's "Current Details", per stage.
 HEADLINES = {
@@ -129,18 +130,22 @@ class SignOffWorkflow:
             except asyncio.CancelledError:
                 request = self._cancel_request
                 if request is not None and task.done():
-                    return await self._end(
-                        RunStage.CANCELLED, f"cancelled by {request.by}: {request.reason}"
-                    )
+                    return await self._end(RunStage.CANCELLED, _by(request))
                 if self._firm:
                     workflow.logger.warning("cancellation refused: the run is past sign-off")
                     continue
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
+                try:
                     await task  # the body stops where it was; the way out records it below
+                except BaseException as err:
+                    if not _stopped_by_cancellation(err):
+                        raise
                 await self._end(RunStage.CANCELLED, NO_REASON)
                 raise
             except ActivityError as err:
+                request = self._cancel_request
+                if request is not None and _stopped_by_cancellation(err):
+                    return await self._end(RunStage.CANCELLED, _by(request))
                 detail = _why(err)
                 await self._end(RunStage.FAILED, detail)
                 raise ApplicationError(
@@ -186,6 +191,20 @@ class SignOffWorkflow:
         if status.stage == "awaiting_approval" and self._approval is not None:
             paragraphs += self._approval.waiting_for(workflow.now())
         return paragraphs
+
+
+def _by(request: CancelRequest) -> str:
+    return f"cancelled by {request.by}: {request.reason}"
+
+
+def _stopped_by_cancellation(err: BaseException) -> bool:
+    """Whether a cancelled body stopped because of the cancellation. Waiting on a timer or a
+    condition it raises ``CancelledError``; waiting on an activity it raises an ``ActivityError``
+    caused by the cancelled activity — the way out must record both (before this patch the
+    second failed the run unrecorded, leaving it open in the database)."""
+    if isinstance(err, asyncio.CancelledError):
+        return True
+    return is_cancelled_exception(err) and workflow.patched(CANCELLED_MID_ACTIVITY)
 
 
 def _why(err: ActivityError) -> str:

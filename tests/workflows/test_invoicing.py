@@ -27,7 +27,7 @@ from temporalio.worker import Replayer
 
 from db.models import AuditEvent, Customer, Engagement, Invoice, InvoiceLine, new_id
 from db.session import make_engine, make_session_factory
-from tests.conftest import BIN, register_search_attributes, sqlite_database, unavailable
+from tests.conftest import sqlite_database
 from tests.workflows.conftest import HISTORIES, RECORD_TO, Harness, seed
 from worker import WORKFLOWS, build_worker
 from workflows.invoicing import (
@@ -257,29 +257,17 @@ def test_a_schedule_time_zone_that_is_not_an_iana_name_is_refused_before_reachin
         finalize_schedule("tollgate", "0 0 1 * *", "TG", "Mars/Olympus_Mons")
 
 
-# ---- FinalizeDrafts at month ends, on a time-skipping server of its own --------------------------
-
-
-@pytest.fixture(scope="module")
-async def month_ends() -> AsyncIterator[WorkflowEnvironment]:
-    """These tests move the clock months ahead: the shared time-skipping server must not."""
-    binary = BIN / "temporal-test-server"
-    if not binary.exists():
-        unavailable(f"the Temporal test server at {binary}")
-    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(binary))
-    async with env:
-        await register_search_attributes(env)
-        yield env
+# ---- FinalizeDrafts at month ends ---------------------------------------------------------------
 
 
 @pytest.fixture
-async def ahead(month_ends: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Harness]:
+async def ahead(time_skipping: WorkflowEnvironment, tmp_path: Path) -> AsyncIterator[Harness]:
     with sqlite_database(tmp_path) as url:
         engine = make_engine(url)
         sessions = make_session_factory(engine)
         task_queue = f"tollgate-test-{uuid.uuid4()}"
-        async with build_worker(month_ends.client, sessions, task_queue):
-            yield Harness(month_ends, sessions, task_queue, *seed(sessions))
+        async with build_worker(time_skipping.client, sessions, task_queue):
+            yield Harness(time_skipping, sessions, task_queue, *seed(sessions))
         engine.dispose()
 
 

@@ -1,9 +1,5 @@
 """CloseTimePeriod on the time-skipping server with the real activity, on both databases: it bills
 the month's entries once, and a second close finds the period closed and changes nothing.
-
-Named to run last in tests/workflows: run before the other workflow tests in one session, a later
-harness test (test_way_out) waited forever on its run's result. Not yet explained; see the
-2026-11-22 note on issue 10.
 """
 
 import uuid
