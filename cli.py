@@ -27,6 +27,7 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from api.app import create_app
+from api.serving import server_config
 from config import Settings
 from db.migrate import upgrade
 from db.session import make_engine, make_session_factory
@@ -42,6 +43,7 @@ from workflows import search_attributes as sa
 from workflows.delivery import ensure_delivery_sweep_schedule
 from workflows.reconcile import ensure_reconcile_schedule
 from workflows.schedules import ensure_finalize_schedule
+from workflows.sla_period_schedule import ensure_sla_periods_schedule
 from workflows.time_period_schedule import ensure_time_periods_schedule
 
 
@@ -165,13 +167,15 @@ async def serve(
             client, settings.task_queue, settings.delivery_sweep_every_seconds
         )
         await ensure_time_periods_schedule(client, settings.task_queue)
+        await ensure_sla_periods_schedule(client, settings.task_queue)
     server = None
     if api:
         app = create_app(settings, temporal=client)
-        config = uvicorn.Config(
+        config = server_config(
             app,
-            host=settings.api_host,
-            port=settings.api_port,
+            settings,
+            settings.api_host,
+            settings.api_port,
             log_level="info",
             log_config=None if json_logs else uvicorn.config.LOGGING_CONFIG,
         )

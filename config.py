@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     # Where clients reach the API: absolute URLs in responses start with it, never with the
     # request's Host header. Defaults to http://{api_host}:{api_port}.
     public_url: str = ""
+    # The reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For and
+    # X-Forwarded-Proto the API believes: the client address a signed trigger URL's audit
+    # records is then the proxy's client, not the proxy. Empty: no proxy is believed, the TCP
+    # peer is the client (a header any caller can set is never read).
+    trusted_proxies: str = ""
     # Ports of the Temporal dev server that ``tollgate dev`` starts.
     dev_temporal_port: int = 7233
     dev_ui_port: int = 8233

@@ -21,8 +21,10 @@ from activities.errors import PermanentErrors
 from activities.milestone_run import MilestoneRunActivities
 from activities.reconcile import ReconcileActivities
 from activities.run_ends import RunEndActivities
+from activities.sla_periods import SlaPeriodActivities
 from activities.step_log import StepLog
 from activities.time_periods import TimePeriodActivities
+from activities.time_sign_offs import TimesheetActivities
 from config import Settings
 from services.delivery import DeliveryConfig
 from services.notices import LinkSigning
@@ -35,8 +37,11 @@ from workflows.encounters import BillEncounters
 from workflows.invoicing import FinalizeDrafts, FinalizeInvoice, IssueCreditNote
 from workflows.milestone_run import MilestoneRun
 from workflows.reconcile import Reconcile
+from workflows.sla_period import JudgeSlaPeriod
+from workflows.sla_period_schedule import JudgeDueSlaPeriods
 from workflows.time_period import CloseTimePeriod
 from workflows.time_period_schedule import CloseDueTimePeriods
+from workflows.time_sign_off import TimesheetSignOff
 
 WORKFLOWS = [
     MilestoneRun,
@@ -49,6 +54,9 @@ WORKFLOWS = [
     Reconcile,
     CloseTimePeriod,
     CloseDueTimePeriods,
+    TimesheetSignOff,
+    JudgeSlaPeriod,
+    JudgeDueSlaPeriods,
     DeliverNotification,
     SweepNotifications,
     BillEncounters,
@@ -131,6 +139,8 @@ def build_worker(
             *activity_list(session_factory, issuer_prefix, notifier),
             ReconcileActivities(session_factory, client, task_queue).reconcile,
             *TimePeriodActivities(session_factory, notifier).all(),
+            *TimesheetActivities(session_factory, notifier).all(),
+            *SlaPeriodActivities(session_factory).all(),
             *DeliveryActivities(session_factory, config, client, task_queue).all(),
         ],
         activity_executor=ThreadPoolExecutor(max_workers=8),

@@ -1,5 +1,6 @@
 """Closing a time-and-materials period in one transaction: its lines on the customer's draft
-(one ``time_and_materials`` line per role, a ``minimum_true_up``, retention withheld), every
+(one ``time_and_materials`` line per role, a ``minimum_true_up``, retention withheld, a
+``dependency_delay`` line for client-caused delay at the advisory rate), every
 entry's billed and capped parts, the period closed, the audit event with the entries' hash, and
 the notices of a cap 80 % or wholly billed (``services.tm_cap_notices``).
 
@@ -18,17 +19,12 @@ from db.audit import append_event
 from db.models import Engagement, InvoiceLine, RetentionEntry, new_id
 from db.time_entries import PeriodStatus, TimeTerms
 from domain.money import format_minor
-from domain.time_billing import RoleLine
-from services.time_periods import (
-    bill_summary,
-    lock_period,
-    period_bill,
-    period_entries,
-    period_id,
-    periods_due,
-)
+from domain.time_billing import DelayLine, RoleLine
+from services.time_bills import bill_summary, period_bill, period_entries
+from services.time_periods import lock_period, period_id, periods_due
+from services.time_sign_offs import request_sign_off
 from services.tm_cap_notices import queue_cap_notices
-from workflows.time_period import ClosePeriodInput, ClosePeriodRequest, PeriodClosed
+from workflows.time_period import ClosePeriodInput, ClosePeriodRequest, CloseStart, PeriodClosed
 from workflows.time_period_schedule import DueRequest
 
 
@@ -37,12 +33,28 @@ class TimePeriodActivities:
         self._sessions, self._notifier = sessions, notifier or Notifier()
 
     def all(self) -> list:
-        return [self.close_time_period, self.time_periods_due]
+        return [self.begin_time_period_close, self.close_time_period, self.time_periods_due]
 
     @activity.defn(name="time_periods_due")
     def time_periods_due(self, req: DueRequest) -> list[ClosePeriodInput]:
         with self._sessions() as session:
             return periods_due(session, datetime.fromisoformat(req.at), req.grace_days)
+
+    @activity.defn(name="begin_time_period_close")
+    def begin_time_period_close(self, req: ClosePeriodRequest) -> CloseStart:
+        """With ``approval: true``, record the timesheet's sign-off (or answer the open one);
+        otherwise (or once closed) the close bills right away."""
+        with self._sessions() as session:
+            row = lock_period(session, req.engagement_id, req.period)
+            terms = session.get(TimeTerms, req.engagement_id)
+            if row.status == PeriodStatus.CLOSED or terms is None or not terms.approval:
+                session.rollback()
+                return CloseStart()
+            engagement = session.get_one(Engagement, req.engagement_id)
+            at = datetime.fromisoformat(req.at)
+            sheet = request_sign_off(session, engagement, terms, row, req.actor, at)
+            session.commit()
+        return CloseStart(sheet)
 
     @activity.defn(name="close_time_period")
     def close_time_period(self, req: ClosePeriodRequest) -> PeriodClosed:
@@ -85,6 +97,8 @@ def close_period(session: Session, req: ClosePeriodRequest) -> tuple[PeriodClose
                 details={"period": req.period, "minimum_minor": terms.minimum_minor},
             )
         )
+    if bill.delay is not None:
+        lines.append(_delay_line(pid, req.period, bill.delay, engagement.currency))
     if bill.retention_minor:
         lines.append(
             InvoiceLine(
@@ -169,6 +183,28 @@ def _role_line(pid: str, period: str, role: RoleLine, currency: str) -> InvoiceL
             "amount_minor": role.amount_minor,
             "capped_minor": role.capped_minor,
             "billed_minor": role.billed_minor,
+        },
+    )
+
+
+def _delay_line(pid: str, period: str, delay: DelayLine, currency: str) -> InvoiceLine:
+    rates = ", ".join(
+        f"{days} business day{'s' if abs(days) != 1 else ''} x {format_minor(rate, currency)}"
+        for rate, days in delay.rates.items()
+    )
+    return InvoiceLine(
+        id=new_id("lin"),
+        kind="dependency_delay",
+        run_id=pid,
+        amount_minor=delay.amount_minor,
+        description=f"Client-caused delay at the advisory rate, {period}: {rates or '0 days'}",
+        details={
+            "period": period,
+            "business_days": delay.business_days,
+            "entry_count": delay.entry_count,
+            "rates": [{"rate_minor": r, "business_days": d} for r, d in delay.rates.items()],
+            **({"rate_minor": next(iter(delay.rates))} if len(delay.rates) == 1 else {}),
+            "amount_minor": delay.amount_minor,
         },
     )
 

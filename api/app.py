@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
-from api import docs_pages, problems
+from api import docs_pages, openapi, problems
 from api.deps import refuse_nul_in_path
 from api.metrics import instrument
 from api.pages import approve
@@ -36,6 +36,7 @@ from api.routes import (
     payers,
     principals,
     runs,
+    sla_periods,
     sources,
     time_entries,
     trigger_urls,
@@ -123,8 +124,10 @@ def create_app(
     )
     for module in routers:
         app.include_router(module.router)
+    app.include_router(sla_periods.router)
     app.mount("/static", approve.STATIC, name="static")
     docs_pages.install(app)
+    openapi.install(app)  # the document as the API answers: problem+json errors, bearer
     instrument(app)  # outermost: counts every answer, refusals included
     if traced is not None:
         traced.instrument(app)

@@ -26,26 +26,59 @@ DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError, Po
 __all__ = ["MEDIA_TYPE", "Problem", "install", "invalid", "not_found", "problem_response"]
 
 
-# The OpenAPI description of every error: FastAPI would otherwise document a 422 as its own
-# application/json validation body, which Tollgate never sends.
+# The one schema of every error body (RFC 9457 members Tollgate sends, and `errors[]`).
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
+    "title": "Problem",
+    "description": "RFC 9457 problem details: every refusal and failure, never a stack trace.",
     "required": ["type", "title", "status", "detail"],
     "properties": {
-        "type": {"type": "string", "examples": ["urn:tollgate:problem:validation-error"]},
-        "title": {"type": "string"},
-        "status": {"type": "integer", "minimum": 400, "maximum": 599},
-        "detail": {"type": "string"},
+        "type": {
+            "type": "string",
+            "description": "What went wrong, as a URN: urn:tollgate:problem:<slug> (docs/api.md).",
+            "examples": ["urn:tollgate:problem:validation-error"],
+        },
+        "title": {
+            "type": "string",
+            "description": "A short summary of the problem type.",
+            "examples": ["Invalid request"],
+        },
+        "status": {
+            "type": "integer",
+            "minimum": 400,
+            "maximum": 599,
+            "description": "The HTTP status, repeated.",
+            "examples": [422],
+        },
+        "detail": {
+            "type": "string",
+            "description": "This occurrence, in words meant for a person.",
+            "examples": ["name: Field required"],
+        },
         "errors": {
             "type": "array",
+            "description": "Validation errors only: each field refused and why.",
             "items": {
                 "type": "object",
                 "required": ["field", "message"],
-                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                "properties": {
+                    "field": {
+                        "type": "string",
+                        "description": "The field's dotted path (`body` for the whole body).",
+                        "examples": ["milestones.0.fee_minor"],
+                    },
+                    "message": {
+                        "type": "string",
+                        "description": "Why it was refused.",
+                        "examples": ["Field required"],
+                    },
+                },
             },
         },
     },
 }
+# Stops FastAPI documenting its own 422 body; api.openapi replaces these ranges with the statuses
+# each operation really answers.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     range_: {"description": description, "content": {MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}}}
     for range_, description in (
@@ -92,6 +125,8 @@ def install(app: FastAPI) -> None:
         response = problem_response(exc.status, exc.slug, exc.title, exc.detail, exc.errors)
         if exc.status == 401:  # RFC 9110 §11.6.1: say which scheme to authenticate with
             response.headers["WWW-Authenticate"] = AUTHENTICATE
+        if exc.status == 503:  # every 503 says when to come back
+            response.headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
         return response
 
     @app.exception_handler(RequestValidationError)

@@ -1,4 +1,4 @@
-"""Response shapes: database rows and workflow status as the JSON API.md promises."""
+"""Response shapes: database rows and workflow status as the JSON docs/api.md describes."""
 
 from dataclasses import asdict
 from typing import Any

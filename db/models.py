@@ -132,6 +132,12 @@ class Milestone(Base):
     confirmation: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # monthly | weekly | quarterly: an SLA milestone bills fee_minor once per such period.
     sla_period: Mapped[str | None] = mapped_column(String(16))
+    # An SLA period not met is credited this much on the next invoice (db.sla_periods).
+    service_credit_minor: Mapped[int | None] = mapped_column(BigInteger)
+    # Days after an SLA period ends that late reports still count before it is judged.
+    report_grace_days: Mapped[int | None] = mapped_column(Integer)
+    # NULL only for milestones created before revision 0010 (backfilled from the engagement).
+    created_at: Mapped[datetime | None] = mapped_column(default=utcnow)
 
 
 class MilestoneDependency(Base):

@@ -11,9 +11,11 @@ from sqlalchemy import (
     Date,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -31,6 +33,13 @@ class EntryRowKind(StrEnum):
     REVERSAL = "reversal"  # negates one entry: a correction's or a DELETE's
 
 
+class TimeEntryKind(StrEnum):
+    """What an entry records (its row kind, entry or reversal, is ``EntryRowKind``)."""
+
+    WORK = "work"  # hours at the rate card's rate
+    DEPENDENCY_DELAY = "dependency_delay"  # business days of client-caused delay, advisory rate
+
+
 class TimeTerms(Base):
     """The engagement's time-and-materials terms; no row: the engagement bills no time."""
 
@@ -42,6 +51,13 @@ class TimeTerms(Base):
     period_cap_minor: Mapped[int | None] = mapped_column(BigInteger)
     minimum_minor: Mapped[int | None] = mapped_column(BigInteger)
     retention: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Per business day of client-caused delay (dependency_delay entries); None: none accepted.
+    advisory_rate_minor: Mapped[int | None] = mapped_column(BigInteger)
+    # Each period's timesheet goes through the engagement's sign-off before it bills.
+    approval: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Business days of delay on a milestone beyond which its deadlines move day-for-day;
+    # None: delays never move a deadline.
+    delay_grace: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -58,6 +74,9 @@ class TimePeriod(Base):
     closed_at: Mapped[datetime | None] = mapped_column()
     closed_by: Mapped[str | None] = mapped_column(String(120))
     invoice_id: Mapped[str | None] = mapped_column(String(40))
+    # The latest sign-off of its timesheet (``approval: true``): while that run is open the
+    # period takes no entries; once it is rejected, only an admin's close asks again.
+    sign_off_run_id: Mapped[str | None] = mapped_column(String(120))
     # What the close computed: totals, lines, entries hash (see services.time_periods).
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
@@ -88,6 +107,12 @@ class TimeEntry(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     milestone_key: Mapped[str | None] = mapped_column(String(100))
     adjustment: Mapped[bool] = mapped_column(Boolean, default=False)
+    entry_kind: Mapped[str] = mapped_column(
+        String(24), default=TimeEntryKind.WORK, server_default=TimeEntryKind.WORK.value
+    )
+    # A dependency delay's: who caused it and its business days (negative on its reversal).
+    caused_by: Mapped[str | None] = mapped_column(String(200))
+    business_days: Mapped[int | None] = mapped_column(Integer)
     # The request's canonical hash and body: the same body again gets the same answer.
     body_hash: Mapped[str | None] = mapped_column(String(64))
     body: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -96,3 +121,16 @@ class TimeEntry(Base):
     # Set when its period closes: what of it was billed and what the caps kept back.
     billed_minor: Mapped[int | None] = mapped_column(BigInteger)
     capped_minor: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class MilestoneDelayShift(Base):
+    """How far dependency delays have moved a milestone's deadline, from which base: the deadline
+    is always ``base`` moved by (shift - base_shift) business days, so a reversed delay restores
+    it exactly. A deadline changed since the last move (a change order) becomes the new base."""
+
+    __tablename__ = "milestone_delay_shifts"
+    milestone_id: Mapped[str] = mapped_column(ForeignKey("milestones.id"), primary_key=True)
+    base_deadline: Mapped[datetime] = mapped_column()
+    base_shift: Mapped[int] = mapped_column(Integer)  # business days in effect at the base
+    shift: Mapped[int] = mapped_column(Integer)  # business days in effect now
+    deadline: Mapped[datetime] = mapped_column()  # what the last move set

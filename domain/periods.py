@@ -19,6 +19,11 @@ class PeriodKind(StrEnum):
     QUARTERLY = "quarterly"
 
 
+# Late reports for an ended period still count this many days (a milestone may choose 0 to 90).
+DEFAULT_REPORT_GRACE_DAYS = 3
+MAX_REPORT_GRACE_DAYS = 90
+
+
 class InvalidPeriod(ValueError):
     """The name is not a period of that kind."""
 
@@ -80,3 +85,27 @@ def bounds(kind: PeriodKind, name: str, zone: str) -> tuple[datetime, datetime]:
         datetime.combine(start, time(), tz).astimezone(UTC),
         datetime.combine(end, time(), tz).astimezone(UTC),
     )
+
+
+def next_period(kind: PeriodKind, name: str) -> str:
+    """The period right after ``name``."""
+    return _name_of_day(kind, _next_first_day(kind, first_day(kind, name)))
+
+
+def judged_from(kind: PeriodKind, name: str, zone: str, grace_days: int) -> datetime:
+    """When the period may be judged: local midnight ``grace_days`` days after it ends (late
+    reports still count until then), as a UTC instant."""
+    end = _next_first_day(kind, first_day(kind, name)) + timedelta(days=grace_days)
+    return datetime.combine(end, time(), ZoneInfo(zone)).astimezone(UTC)
+
+
+def periods_to_judge(
+    kind: PeriodKind, since: datetime, now: datetime, zone: str, grace_days: int
+) -> list[str]:
+    """Every period from the one containing ``since`` whose grace has passed at ``now``, oldest
+    first (none while the first period's grace runs)."""
+    names, name = [], period_containing(kind, since, zone)
+    while judged_from(kind, name, zone, grace_days) <= now:
+        names.append(name)
+        name = next_period(kind, name)
+    return names

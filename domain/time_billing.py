@@ -107,6 +107,9 @@ class PeriodEntry:
     rate_minor: int
     amount_minor: int  # WORK: hours x rate; CREDIT: minus what the reversed entry billed
     kind: EntryKind = EntryKind.WORK
+    # A dependency-delay entry's business days (negative on its reversal); None for time worked.
+    # Delays bill at the advisory rate outside the caps, the floor and retention.
+    delay_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -129,11 +132,24 @@ class RoleLine:
 
 
 @dataclass(frozen=True)
+class DelayLine:
+    business_days: int
+    entry_count: int
+    amount_minor: int  # what it bills: never capped
+    rates: dict[int, int]  # advisory rate → business days at it
+
+
+@dataclass(frozen=True)
 class PeriodBill:
     roles: list[RoleLine]
     entries: dict[str, tuple[int, int]]  # entry id → (billed, capped)
     true_up_minor: int
     retention_minor: int
+    delay: DelayLine | None = None
+
+    @property
+    def delay_minor(self) -> int:
+        return self.delay.amount_minor if self.delay is not None else 0
 
     @property
     def gross_minor(self) -> int:
@@ -144,10 +160,29 @@ class PeriodBill:
         return sum(r.capped_minor for r in self.roles)
 
 
+def bill_delays(entries: Sequence[PeriodEntry]) -> DelayLine | None:
+    """The period's dependency delays as one line: each bills its amount in full (a credit gives
+    back what its entry billed, an entry reversed within the period nets to nothing)."""
+    if not entries:
+        return None
+    rates: dict[int, int] = {}
+    for e in entries:
+        rates[e.rate_minor] = rates.get(e.rate_minor, 0) + (e.delay_days or 0)
+    return DelayLine(
+        business_days=sum(e.delay_days or 0 for e in entries),
+        entry_count=len(entries),
+        amount_minor=sum(e.amount_minor for e in entries if e.kind != EntryKind.VOID),
+        rates={rate: days for rate, days in rates.items() if days},
+    )
+
+
 def bill_period(entries: Sequence[PeriodEntry], terms: Terms, billed_before: int) -> PeriodBill:
     """What one period bills: credits first, then work in the order given up to the tighter of
     the period cap and what the engagement's not-to-exceed leaves (credits widen it), then the
-    floor's true-up and the retention withheld on the whole."""
+    floor's true-up and the retention withheld on the whole. Dependency delays bill beside all
+    that, in full (``bill_delays``)."""
+    delays = [e for e in entries if e.delay_days is not None]
+    entries = [e for e in entries if e.delay_days is None]
     credits = sum(e.amount_minor for e in entries if e.kind == EntryKind.CREDIT)
     rooms = [terms.period_cap_minor]
     if terms.not_to_exceed_minor is not None:
@@ -186,4 +221,6 @@ def bill_period(entries: Sequence[PeriodEntry], terms: Terms, billed_before: int
     topped = true_up(net, terms.minimum_minor, nte_room)
     gross = net + topped
     retention = percent_of(gross, terms.retention_percent) if gross > 0 else 0
-    return PeriodBill(roles, parts, topped, retention)
+    for e in delays:
+        parts[e.id] = (0 if e.kind == EntryKind.VOID else e.amount_minor, 0)
+    return PeriodBill(roles, parts, topped, retention, bill_delays(delays))

@@ -102,6 +102,8 @@ def add_milestones(
             fee_minor=m.stored_fee_minor,
             repeatable=m.repeatable,
             sla_period=m.period,
+            service_credit_minor=m.service_credit_minor,
+            report_grace_days=m.report_grace_days,
             confirmation=m.confirmation.model_dump() if m.confirmation else None,
             deadline=m.deadline,
             clawback=m.clawback.model_dump(mode="json") if m.clawback else None,
@@ -232,6 +234,8 @@ def engagement_view(session: Session, engagement: Engagement) -> dict[str, Any]:
                 "allow_partial": m.allow_partial,
                 "repeatable": m.repeatable,
                 "period": m.sla_period,
+                "service_credit_minor": m.service_credit_minor,
+                "report_grace_days": m.report_grace_days,
                 "confirmation": m.confirmation,
                 "acceptance_criteria": m.criteria,
                 "depends_on": [

@@ -14,6 +14,7 @@ from pydantic import (
     AwareDatetime,
     Field,
     StrictBool,
+    StrictInt,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -24,7 +25,7 @@ from domain.bounds import MAX_DECIMAL_CHARS
 from domain.calendar import BusinessCalendar, parse_span, validate_calendar
 from domain.criteria import OPERATORS, Criterion, validate_criterion
 from domain.dependencies import find_cycle, unknown_dependencies
-from domain.periods import PeriodKind
+from domain.periods import MAX_REPORT_GRACE_DAYS, PeriodKind
 from domain.success_fee import InvalidSuccessFee, parse_success_fee_terms
 from services.confirmation_inputs import ConfirmationIn
 from services.fields import (
@@ -189,6 +190,9 @@ class MilestoneIn(Strict):
     kind: Literal["standard", "bonus", "success_fee", "sla"] = "standard"
     # An SLA milestone bills fee_minor once per period its criteria hold for.
     period: PeriodKind | None = None
+    # A missed SLA period is credited service_credit_minor; late reports count for a grace.
+    service_credit_minor: MinorAmount | None = None
+    report_grace_days: Annotated[StrictInt, Field(ge=0, le=MAX_REPORT_GRACE_DAYS)] | None = None
     # Billed once per accepted filing (each distinct confirmation id), unit_fee_minor each.
     repeatable: StrictBool = False
     unit_fee_minor: MinorAmount | None = None
@@ -301,6 +305,11 @@ class MilestoneIn(Strict):
         if self.kind != "sla":
             if self.period is not None:
                 raise PydanticCustomError("period", "only an SLA milestone has a period")
+            if self.service_credit_minor is not None or self.report_grace_days is not None:
+                raise PydanticCustomError(
+                    "period",
+                    "only an SLA milestone has a service_credit_minor or report_grace_days",
+                )
             return self
         if self.period is None:
             raise PydanticCustomError(

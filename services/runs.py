@@ -30,6 +30,7 @@ from services.change_orders import start_change_order
 from services.closeouts import start_closeout
 from services.engagements import approval_policy
 from services.errors import Problem
+from services.time_sign_offs import start_sign_off
 from workflows import search_attributes as sa
 from workflows.contracts import (
     CancelRequest,
@@ -41,6 +42,7 @@ from workflows.contracts import (
     RunStatus,
 )
 from workflows.milestone_run import MilestoneRun
+from workflows.time_sign_off import TimesheetInput
 
 
 def canonical_hash(body: dict[str, Any]) -> str:
@@ -252,9 +254,15 @@ async def _start_recorded_change_order(client: Client, task_queue: str, run: Run
     return await start_change_order(client, task_queue, order)
 
 
+async def _start_recorded_timesheet(client: Client, task_queue: str, run: Run) -> object:
+    sheet = value_to_type(TimesheetInput, run.snapshot)
+    return await start_sign_off(client, task_queue, sheet)
+
+
 # Run kind → how the reconciler starts a run recorded but never started, from its recorded input.
 STARTERS = {
     "milestone": _start_recorded_milestone_run,
     "closeout": _start_recorded_closeout,
     "change_order": _start_recorded_change_order,
+    "timesheet": _start_recorded_timesheet,
 }

@@ -4,7 +4,9 @@ A trigger names its period (``2026-11``) or gets the one containing its receipt 
 engagement calendar's time zone. A period bills once: while one of its runs is open or billed,
 another trigger for it is a 409; a run that ended without billing (criteria failed, rejected,
 cancelled …) frees it for a corrected report (the database's partial unique index
-``uq_runs_milestone_id_period_open_or_billed`` holds the same rule against races).
+``uq_runs_milestone_id_period_open_or_billed`` holds the same rule against races). Once judged
+(``services.sla_judgements``) a period takes no more triggers: a met one answers
+``period-billed``, a not_met one ``period-closed``.
 """
 
 from datetime import datetime
@@ -13,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Engagement, Milestone, Run
+from db.sla_periods import SlaJudgement
 from domain.lifecycle import UNBILLED_ENDS, RunStage
 from domain.periods import InvalidPeriod, PeriodKind, bounds, period_containing
 from services.errors import Problem, invalid
@@ -52,6 +55,7 @@ def check_period_free(session: Session, milestone: Milestone, period: str) -> No
         )
     )
     if holder is None:
+        _check_not_judged(session, milestone, period)
         return
     if holder.stage == RunStage.BILLED:
         raise Problem(
@@ -67,4 +71,19 @@ def check_period_free(session: Session, milestone: Milestone, period: str) -> No
         "Period in progress",
         f"Milestone {milestone.key}'s period {period} has an open run ({holder.id}, "
         f"{holder.stage}); wait for it to end.",
+    )
+
+
+def _check_not_judged(session: Session, milestone: Milestone, period: str) -> None:
+    """A judged period is closed; the caller holds the engagement's lock, as judging does, so a
+    judgement and a trigger never both win."""
+    judged = session.get(SlaJudgement, (milestone.id, period), populate_existing=True)
+    if judged is None:
+        return
+    raise Problem(
+        409,
+        "period-closed",
+        "Period closed",
+        f"Milestone {milestone.key}'s period {period} was judged {judged.outcome} on "
+        f"{judged.judged_at.isoformat()}; it takes no more reports.",
     )

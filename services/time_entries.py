@@ -16,16 +16,23 @@ from sqlalchemy.orm import Session
 
 from db.audit import append_event
 from db.models import Engagement, Milestone, new_id
-from db.time_entries import EntryRowKind, TimeEntry, TimePeriod, TimeTerms
+from db.time_entries import (
+    EntryRowKind,
+    PeriodStatus,
+    TimeEntry,
+    TimeEntryKind,
+    TimePeriod,
+    TimeTerms,
+)
 from domain.bounds import MAX_AMOUNT_MINOR
-from domain.time_billing import entry_amount, parse_hours, resolve_rate
 from services.access import load_engagement
 from services.callers import Caller
 from services.errors import Problem, invalid, not_found
 from services.runs import canonical_hash
-from services.time_inputs import TimeEntryIn
-from services.time_periods import entry_view, lock_period, month_of, next_month
-from services.time_terms import rate_card
+from services.time_delays import DelayWatch
+from services.time_inputs import DelayEntryIn, TimeEntryIn
+from services.time_periods import entry_view, lock_period, month_of, next_month, open_sign_off
+from services.time_pricing import priced_entry
 
 
 @dataclass
@@ -96,6 +103,8 @@ def delete_entry(
     if done is not None:
         session.rollback()
         return entry_view(done, original), False
+    delays = DelayWatch(session, ctx.engagement, ctx.terms, ctx.actor)
+    delays.watch(original.milestone_key, original.entry_kind)
     reversal = _reverse(session, ctx, original, adjustment)
     append_event(
         session,
@@ -104,6 +113,7 @@ def delete_entry(
         kind="time_entry_reversed",
         data={"external_id": external_id, "reversal_id": reversal.id, "period": reversal.period},
     )
+    delays.move(reversal.id)
     session.commit()
     return entry_view(reversal, original), True
 
@@ -124,15 +134,8 @@ def _apply(session: Session, ctx: _Context, row: dict[str, Any]) -> RowResult:
 
 
 def _post(session: Session, ctx: _Context, row: dict[str, Any]) -> RowResult:
-    try:
-        entry = TimeEntryIn.model_validate(row)
-    except ValidationError as exc:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-            for e in exc.errors()
-        ]
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        raise Problem(422, "validation-error", "Invalid request", detail, errors) from None
+    delay = isinstance(row, dict) and row.get("kind") == TimeEntryKind.DEPENDENCY_DELAY
+    entry = _validated(DelayEntryIn if delay else TimeEntryIn, row)
     body = entry.model_dump(mode="json")
     body_hash = canonical_hash(body)
     existing = _entry(session, ctx.engagement.id, entry.external_id)
@@ -146,23 +149,25 @@ def _post(session: Session, ctx: _Context, row: dict[str, Any]) -> RowResult:
                 "with a new entry whose correction_of names it, or delete it.",
             )
         return RowResult(entry.external_id, "replayed", _posted_view(session, existing))
-    hours = parse_hours(entry.hours)
-    rate = resolve_rate(rate_card(ctx.terms), entry.role, entry.person, entry.date)
-    if rate is None:
-        raise invalid(
-            "role",
-            f"the rate card has no rate for role {entry.role!r} in effect on {entry.date}",
-        )
+    priced = priced_entry(ctx.terms, entry)
     if entry.milestone is not None and not session.scalar(
         select(Milestone.id).where(
             Milestone.engagement_id == ctx.engagement.id, Milestone.key == entry.milestone
         )
     ):
         raise invalid("milestone", f"the engagement has no milestone {entry.milestone!r}")
+    delays = DelayWatch(session, ctx.engagement, ctx.terms, ctx.actor)
+    delays.watch(entry.milestone, priced["entry_kind"])
     if entry.correction_of is not None:
         original = _entry(session, ctx.engagement.id, entry.correction_of)
         if original is None:
             raise invalid("correction_of", f"no time entry {entry.correction_of!r} to correct")
+        if original.entry_kind != priced["entry_kind"]:
+            raise invalid(
+                "correction_of",
+                f"time entry {entry.correction_of!r} is a {original.entry_kind} entry; "
+                f"correct it with one of the same kind",
+            )
         if _reversal(session, original.id) is not None:
             raise Problem(
                 409,
@@ -170,35 +175,46 @@ def _post(session: Session, ctx: _Context, row: dict[str, Any]) -> RowResult:
                 "Time entry already reversed",
                 f"Time entry {entry.correction_of!r} was already corrected or deleted.",
             )
+        delays.watch(original.milestone_key, original.entry_kind)
         _reverse(session, ctx, original, entry.adjustment)
     period = _booking_period(session, ctx.engagement.id, month_of(entry.date), entry.adjustment)
-    amount = entry_amount(hours, rate)
+    amount = priced["amount_minor"]
     if period.entered_minor + amount > MAX_AMOUNT_MINOR:
-        raise invalid("hours", f"period {period.period} would bill more than {MAX_AMOUNT_MINOR}")
+        field_ = "business_days" if delay else "hours"
+        raise invalid(field_, f"period {period.period} would bill more than {MAX_AMOUNT_MINOR}")
     period.entered_minor += amount
     row_ = TimeEntry(
         id=new_id("te"),
         engagement_id=ctx.engagement.id,
         external_id=entry.external_id,
         kind=EntryRowKind.ENTRY,
-        person=entry.person,
-        role=entry.role,
         work_date=entry.date,
         period=period.period,
-        hours=entry.hours,
-        rate_minor=rate,
-        amount_minor=amount,
         description=entry.description,
         milestone_key=entry.milestone,
         adjustment=entry.adjustment,
         body_hash=body_hash,
         body=body,
         actor=ctx.actor,
+        **priced,
     )
     session.add(row_)
     session.flush()
+    delays.move(row_.id)
     ctx.created.append(entry.external_id)
     return RowResult(entry.external_id, "created", _posted_view(session, row_))
+
+
+def _validated(model: type[TimeEntryIn] | type[DelayEntryIn], row: Any) -> Any:
+    try:
+        return model.model_validate(row)
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        raise Problem(422, "validation-error", "Invalid request", detail, errors) from None
 
 
 def _reverse(session: Session, ctx: _Context, original: TimeEntry, adjustment: bool) -> TimeEntry:
@@ -213,13 +229,16 @@ def _reverse(session: Session, ctx: _Context, original: TimeEntry, adjustment: b
         role=original.role,
         work_date=original.work_date,
         period=period.period,
-        hours=str(-Decimal(original.hours)),
+        hours=str(-Decimal(original.hours) + 0),  # never "-0"
         rate_minor=original.rate_minor,
         amount_minor=-original.amount_minor,
         description=f"reverses {original.external_id}",
         milestone_key=original.milestone_key,
         adjustment=period.period != original.period,
         actor=ctx.actor,
+        entry_kind=original.entry_kind,
+        caused_by=original.caused_by,
+        business_days=-original.business_days if original.business_days is not None else None,
     )
     session.add(reversal)
     session.flush()
@@ -231,9 +250,17 @@ def _booking_period(
 ) -> TimePeriod:
     """The period ``month`` (locked) if open; else, for an adjustment, the next open one."""
     period = lock_period(session, engagement_id, month)
-    if period.status == "open":
+    if _takes_entries(session, period):
         return period
     if not adjustment:
+        if period.status == PeriodStatus.OPEN:
+            raise Problem(
+                409,
+                "period-awaiting-sign-off",
+                "Period awaiting sign-off",
+                f"Period {month}'s timesheet awaits sign-off ({period.sign_off_run_id}); post "
+                "the entry with adjustment: true to book it into the next open period.",
+            )
         raise Problem(
             409,
             "period-closed",
@@ -241,9 +268,14 @@ def _booking_period(
             f"Period {month} is closed; post the entry with adjustment: true to book it into "
             "the next open period.",
         )
-    while period.status != "open":
+    while not _takes_entries(session, period):
         period = lock_period(session, engagement_id, next_month(period.period))
     return period
+
+
+def _takes_entries(session: Session, period: TimePeriod) -> bool:
+    """Open, and not awaiting its timesheet's sign-off."""
+    return period.status == PeriodStatus.OPEN and open_sign_off(session, period) is None
 
 
 def _entry(session: Session, engagement_id: str, external_id: str) -> TimeEntry | None:

@@ -2,12 +2,13 @@
 against them. Every amount, text and list is bounded, so nothing accepted can fail later."""
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, StrictBool, StrictInt, model_validator
 from pydantic_core import PydanticCustomError
 
 from domain.bounds import MAX_AMOUNT_MINOR
+from domain.delays import MAX_DELAY_BUSINESS_DAYS, MAX_DELAY_GRACE
 from domain.time_billing import parse_hours
 from services.fields import Id, MinorAmount, Name, RoleName, Strict, Text, checked_by
 
@@ -16,6 +17,9 @@ MAX_RATE_MINOR = MAX_AMOUNT_MINOR // 100
 MAX_BATCH_ENTRIES = 1000
 # A line's run id is "time-period:<engagement>:<YYYY-MM>:<role>" and must fit in 120 characters.
 MAX_TM_ROLE_CHARS = 60
+
+# A year of delay at the advisory rate stays far below MAX_AMOUNT_MINOR too.
+MAX_ADVISORY_RATE_MINOR = MAX_AMOUNT_MINOR // 1000
 
 RateMinor = Annotated[StrictInt, Field(ge=0, le=MAX_RATE_MINOR)]
 TmRole = Annotated[str, Field(strict=True, min_length=1, max_length=MAX_TM_ROLE_CHARS)]
@@ -44,6 +48,22 @@ class TimeAndMaterialsIn(Strict):
     )
     retention: StrictBool = Field(
         default=False, description="Withhold the engagement's retention percent on T&M too."
+    )
+    approval: StrictBool = Field(
+        default=False,
+        description="Each month's timesheet goes through the engagement's sign-off before it "
+        "bills.",
+    )
+    advisory_rate_minor: Annotated[StrictInt, Field(ge=0, le=MAX_ADVISORY_RATE_MINOR)] | None = (
+        Field(
+            default=None,
+            description="Per business day of client-caused delay (dependency_delay entries).",
+        )
+    )
+    delay_grace: Annotated[StrictInt, Field(ge=0, le=MAX_DELAY_GRACE)] | None = Field(
+        default=None,
+        description="Business days of delay on a milestone beyond which its deadlines move "
+        "day-for-day; omitted: delays never move a deadline.",
     )
 
     @model_validator(mode="after")
@@ -79,6 +99,21 @@ class TimeEntryIn(Strict):
     hours: Hours
     description: Text = ""
     milestone: Id | None = None
+    correction_of: ExternalId | None = None
+    adjustment: StrictBool = False
+
+
+class DelayEntryIn(Strict):
+    """Client-caused delay: ``business_days`` that ``caused_by`` held up ``milestone``, billed at
+    the advisory rate; ``date`` books it into that month's period."""
+
+    external_id: ExternalId
+    kind: Literal["dependency_delay"]
+    caused_by: Name
+    milestone: Id
+    business_days: Annotated[StrictInt, Field(ge=1, le=MAX_DELAY_BUSINESS_DAYS)]
+    date: dt.date
+    description: Text = ""
     correction_of: ExternalId | None = None
     adjustment: StrictBool = False
 

@@ -1,15 +1,10 @@
 """Billing periods of time and materials: calendar months (in the engagement calendar's time zone),
-what one bills under the caps and floor, and how a period and its entries are shown.
-
-``activities.time_periods`` closes a period with ``period_bill``; the period view previews the
-same computation for a period still open, so what an admin sees is what closing will bill.
+which are due to close, and how a period and its entries are shown (what one bills is
+``services.time_bills``'s).
 """
 
-import hashlib
 import re
-from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,12 +14,12 @@ from sqlalchemy.orm import Session
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from db.models import Engagement, InvoiceLine
-from db.time_entries import EntryRowKind, PeriodStatus, TimeEntry, TimePeriod, TimeTerms
-from domain.time_billing import EntryKind, PeriodBill, PeriodEntry, bill_period
+from db.models import Engagement, InvoiceLine, Run
+from db.time_entries import PeriodStatus, TimeEntry, TimePeriod, TimeTerms
+from domain.lifecycle import TERMINAL_STAGES
 from domain.times import iso
 from services.errors import Problem, invalid
-from services.time_terms import billing_terms
+from services.time_bills import bill_summary, period_bill, period_entries
 from workflows.time_period import ClosePeriodInput, CloseTimePeriod
 
 _PERIOD = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
@@ -95,7 +90,10 @@ def periods_due(session: Session, now: datetime, grace_days: int) -> list[CloseP
         ):
             continue
         period = session.get(TimePeriod, (engagement.id, last))
-        if period is None or period.status != PeriodStatus.CLOSED:
+        # A period sent for sign-off is closed again only by an admin (after a rejection).
+        if period is None or (
+            period.status != PeriodStatus.CLOSED and period.sign_off_run_id is None
+        ):
             due.append(ClosePeriodInput(engagement.id, last, "schedule"))
     return due
 
@@ -135,87 +133,6 @@ def lock_period(session: Session, engagement_id: str, period: str) -> TimePeriod
         return session.scalars(query).one()
 
 
-def period_entries(session: Session, engagement_id: str, period: str) -> list[TimeEntry]:
-    """The period's rows in billing order: by work date, then as posted."""
-    return list(
-        session.scalars(
-            select(TimeEntry)
-            .where(TimeEntry.engagement_id == engagement_id, TimeEntry.period == period)
-            .order_by(TimeEntry.work_date, TimeEntry.created_at, TimeEntry.id)
-        )
-    )
-
-
-def entries_sha256(entries: list[TimeEntry]) -> str:
-    return hashlib.sha256("\n".join(sorted(e.id for e in entries)).encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Computed:
-    bill: PeriodBill
-    billed_before: int
-
-
-def period_bill(
-    session: Session, engagement: Engagement, terms: TimeTerms, period: str, rows: list[TimeEntry]
-) -> Computed:
-    """What the period bills: an entry reversed in the same period bills nothing, a reversal of
-    an entry billed earlier gives back what that entry billed, the rest is work under the caps."""
-    here = {e.id for e in rows}
-    reversed_here = {e.reverses_id for e in rows if e.reverses_id in here}
-    items = []
-    for e in rows:
-        kind, amount = EntryKind.WORK, e.amount_minor
-        if e.id in reversed_here or e.reverses_id in here:
-            kind = EntryKind.VOID
-        elif e.kind == EntryRowKind.REVERSAL:
-            original = session.get_one(TimeEntry, e.reverses_id)
-            kind, amount = EntryKind.CREDIT, -(original.billed_minor or 0)
-        items.append(PeriodEntry(e.id, e.role, Decimal(e.hours), e.rate_minor, amount, kind))
-    billed_before = sum(
-        (p.summary or {}).get("gross_minor", 0)
-        for p in session.scalars(
-            select(TimePeriod).where(
-                TimePeriod.engagement_id == engagement.id,
-                TimePeriod.status == PeriodStatus.CLOSED,
-                TimePeriod.period != period,
-            )
-        )
-    )
-    terms_ = billing_terms(terms, engagement)
-    return Computed(bill_period(items, terms_, billed_before), billed_before)
-
-
-def bill_summary(computed: Computed, rows: list[TimeEntry]) -> dict[str, Any]:
-    bill = computed.bill
-    return {
-        "entry_count": len(rows),
-        "entries_sha256": entries_sha256(rows),
-        "hours": str(sum((r.hours for r in bill.roles), Decimal(0))),
-        "amount_minor": sum(r.amount_minor for r in bill.roles),
-        "capped_minor": bill.capped_minor,
-        "true_up_minor": bill.true_up_minor,
-        "gross_minor": bill.gross_minor,
-        "retention_minor": bill.retention_minor,
-        "net_minor": bill.gross_minor - bill.retention_minor,
-        "billed_before_minor": computed.billed_before,
-        "roles": [
-            {
-                "role": r.role,
-                "hours": str(r.hours),
-                "entry_count": r.entry_count,
-                "amount_minor": r.amount_minor,
-                "billed_minor": r.billed_minor,
-                "capped_minor": r.capped_minor,
-                "rates": [
-                    {"rate_minor": rate, "hours": str(hours)} for rate, hours in r.rates.items()
-                ],
-            }
-            for r in bill.roles
-        ],
-    }
-
-
 def period_view(session: Session, engagement: Engagement, period: str) -> dict[str, Any]:
     """The period: its entries, totals and, once closed, its invoice lines; an open period shows
     what closing it now would bill (``preview``)."""
@@ -246,7 +163,8 @@ def period_view(session: Session, engagement: Engagement, period: str) -> dict[s
     return {
         "engagement_id": engagement.id,
         "period": period,
-        "status": PeriodStatus.CLOSED if closed else PeriodStatus.OPEN,
+        "status": _status(session, row),
+        "sign_off_run_id": row.sign_off_run_id if row is not None else None,
         "preview": not closed,
         "workflow_id": pid,
         "closed_at": iso(row.closed_at) if row is not None else None,
@@ -275,6 +193,23 @@ def period_view(session: Session, engagement: Engagement, period: str) -> dict[s
     }
 
 
+def open_sign_off(session: Session, period: TimePeriod) -> Run | None:
+    """The period's timesheet sign-off run while it is open (neither decided nor ended)."""
+    if period.sign_off_run_id is None:
+        return None
+    run = session.get(Run, period.sign_off_run_id)
+    return run if run is not None and run.stage not in TERMINAL_STAGES else None
+
+
+def _status(session: Session, row: TimePeriod | None) -> str:
+    """open, awaiting_approval (its timesheet's sign-off is open) or closed."""
+    if row is not None and row.status == PeriodStatus.CLOSED:
+        return PeriodStatus.CLOSED
+    if row is not None and open_sign_off(session, row) is not None:
+        return "awaiting_approval"
+    return PeriodStatus.OPEN
+
+
 def _originals(session: Session, rows: list[TimeEntry]) -> dict[str, TimeEntry]:
     ids = [e.reverses_id for e in rows if e.reverses_id]
     if not ids:
@@ -300,6 +235,9 @@ def entry_view(entry: TimeEntry, reverses: TimeEntry | None = None) -> dict[str,
         "adjustment": entry.adjustment,
         "description": entry.description,
         "milestone": entry.milestone_key,
+        "entry_kind": entry.entry_kind,
+        "caused_by": entry.caused_by,
+        "business_days": entry.business_days,
         "created_at": iso(entry.created_at),
     }
 

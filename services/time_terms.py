@@ -31,6 +31,9 @@ def save_terms(session: Session, engagement: Engagement, body: TimeAndMaterialsI
             period_cap_minor=body.period_cap_minor,
             minimum_minor=body.minimum_minor,
             retention=body.retention,
+            approval=body.approval,
+            advisory_rate_minor=body.advisory_rate_minor,
+            delay_grace=body.delay_grace,
         )
     )
 
@@ -45,6 +48,9 @@ def terms_view(session: Session, engagement_id: str) -> dict[str, Any] | None:
         "period_cap_minor": terms.period_cap_minor,
         "minimum_minor": terms.minimum_minor,
         "retention": terms.retention,
+        "approval": terms.approval,
+        "advisory_rate_minor": terms.advisory_rate_minor,
+        "delay_grace": terms.delay_grace,
     }
 
 

@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.example import SIGNOFF_PDF, platform_migration
+from api.serving import server_config
 from config import Settings
 from db.session import make_engine, make_session_factory
 from tests.conftest import database
@@ -130,7 +131,11 @@ class Example:
 
 @asynccontextmanager
 async def serve_stack(
-    backend: str, env: WorkflowEnvironment, directory: Path, link_secret: str | None = None
+    backend: str,
+    env: WorkflowEnvironment,
+    directory: Path,
+    link_secret: str | None = None,
+    trusted_proxies: str = "",
 ) -> AsyncIterator[Stack]:
     """Migrated database, uvicorn on a free port, and a worker on ``env``'s Temporal server."""
     with database(backend, directory) as url:
@@ -140,11 +145,12 @@ async def serve_stack(
             task_queue=f"tollgate-{backend}-{uuid.uuid4()}",
             evidence_max_bytes=64 * 1024,
             link_secret=secrets.token_urlsafe(32) if link_secret is None else link_secret,
+            trusted_proxies=trusted_proxies,
         )
         engine = make_engine(url)
         sessions = make_session_factory(engine)
         app = create_app(settings, temporal=env.client)
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+        server = uvicorn.Server(server_config(app, settings, "127.0.0.1", 0, log_level="warning"))
         serving = asyncio.create_task(server.serve())
         while not server.started:
             await asyncio.sleep(0.02)

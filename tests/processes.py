@@ -18,11 +18,14 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, DescribeTaskQueueRequest
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from workflows import search_attributes as sa
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
+# How a call fails while the client reconnects to a restarted server.
+RECONNECTING = (RPCStatusCode.CANCELLED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
 
 
 def free_port() -> int:
@@ -148,27 +151,33 @@ class WorkerProcess(Managed):
         """Until this process (by its pid) polls ``task_queue`` for workflow and activity tasks.
 
         Temporal lists the pollers of the last few minutes, a killed worker's among them, so
-        the identity (``pid@host``) tells the live one apart."""
+        the identity (``pid@host``) tells the live one apart. Just after Temporal restarts the
+        client's first calls may fail while it reconnects: those are asked again."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + patience
-        kinds = (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
         while True:
             if not self.running():
                 raise AssertionError(f"the worker exited:\n{log_tail(self.log)}")
-            polling = []
-            for kind in kinds:
-                described = await client.workflow_service.describe_task_queue(
-                    DescribeTaskQueueRequest(
-                        namespace=client.namespace,
-                        task_queue=TaskQueue(name=task_queue),
-                        task_queue_type=kind,
-                    )
-                )
-                polling.append(
-                    any(p.identity.startswith(f"{self.pid}@") for p in described.pollers)
-                )
-            if all(polling):
-                return
+            try:
+                if await self._polling(client, task_queue):
+                    return
+            except RPCError as err:
+                if err.status not in RECONNECTING:
+                    raise
             if loop.time() > deadline:
                 raise AssertionError(f"the worker never polled {task_queue}:\n{log_tail(self.log)}")
             await asyncio.sleep(0.2)
+
+    async def _polling(self, client: Client, task_queue: str) -> bool:
+        kinds = (TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
+        polling = []
+        for kind in kinds:
+            described = await client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=client.namespace,
+                    task_queue=TaskQueue(name=task_queue),
+                    task_queue_type=kind,
+                )
+            )
+            polling.append(any(p.identity.startswith(f"{self.pid}@") for p in described.pollers))
+        return all(polling)

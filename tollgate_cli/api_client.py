@@ -27,16 +27,16 @@ class Api:
         return self._send("POST", path, json=body)
 
     def pages(
-        self, path: str, params: dict[str, Any], limit: int, cursor_param: str
-    ) -> tuple[list[Any], Any]:
-        """Up to ``limit`` items of a cursor-paged list (``{items, next_cursor}``), following
-        ``next_cursor`` as ``cursor_param``; returns them with the cursor to go on from."""
+        self, path: str, params: dict[str, Any], limit: int = sys.maxsize
+    ) -> tuple[list[Any], str | None]:
+        """Up to ``limit`` items (default: all) of a list: every list answers in pages
+        (``{items, next_cursor}``); returns them with the cursor to go on from."""
         items: list[Any] = []
         cursor = None
         while len(items) < limit:
             page_params = {**params, "limit": min(limit - len(items), MAX_PAGE)}
             if cursor is not None:
-                page_params[cursor_param] = cursor
+                page_params["cursor"] = cursor
             page = self.get(path, page_params)
             items += page["items"]
             cursor = page["next_cursor"]

@@ -23,7 +23,7 @@ def list_notifications(
 ) -> None:
     """Notifications, oldest first."""
     params: dict[str, Any] = {k: v for k, v in {"status": status, "run_id": run}.items() if v}
-    items, cursor = Api().pages("/v1/notifications", params, limit, "after")
+    items, cursor = Api().pages("/v1/notifications", params, limit)
     if as_json:
         print_json({"items": items, "next_cursor": cursor})
         return

@@ -48,7 +48,7 @@ def list_runs(
         "older_than": iso_span(older_than) if older_than else None,
     }
     params = {k: v for k, v in params.items() if v is not None}
-    items, cursor = Api().pages("/v1/runs", params, limit, "cursor")
+    items, cursor = Api().pages("/v1/runs", params, limit)
     if as_json:
         print_json({"items": items, "next_cursor": cursor})
         return
@@ -78,7 +78,8 @@ def show(
     api = Api()
     run = api.get(f"/v1/runs/{segment(run_id)}")
     engagement = segment(run["engagement_id"])
-    events = [e for e in api.get(f"/v1/engagements/{engagement}/audit") if e["run_id"] == run_id]
+    trail, _ = api.pages(f"/v1/engagements/{engagement}/audit", {})
+    events = [e for e in trail if e["run_id"] == run_id]
     tail = events[-audit:] if audit else []
     if as_json:
         print_json({"run": run, "audit": tail})

@@ -2,17 +2,25 @@
 
 The workflow id is ``time-period:<engagement>:<YYYY-MM>``; starting it again while it runs joins
 the running close, and after it has closed a new run finds the period closed and changes nothing.
+With ``approval: true`` on the T&M terms the close records a timesheet sign-off and starts its
+``TimesheetSignOff`` workflow, which bills the period once it is approved.
 """
 
+import contextlib
 from dataclasses import dataclass
 
 from temporalio import workflow
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from domain.times import iso
     from workflows.activity_calls import activity_caller
+    from workflows.time_sign_off import TimesheetInput, TimesheetSignOff, search_attributes
 
 _activity = activity_caller()
+# workflow.patched: a close first asks whether the timesheet needs sign-off.
+TIMESHEET_SIGN_OFF = "timesheet-sign-off"
 
 
 @dataclass
@@ -42,6 +50,15 @@ class PeriodClosed:
     gross_minor: int
     capped_minor: int
     already_closed: bool = False
+    # Set when the period awaits its timesheet's sign-off instead (nothing billed yet).
+    sign_off_run_id: str | None = None
+
+
+@dataclass
+class CloseStart:
+    """What a close does first: the timesheet sign-off to start, or None to bill now."""
+
+    sign_off: TimesheetInput | None = None
 
 
 @workflow.defn
@@ -49,9 +66,42 @@ class CloseTimePeriod:
     @workflow.run
     async def run(self, inp: ClosePeriodInput) -> PeriodClosed:
         request = ClosePeriodRequest(inp.engagement_id, inp.period, inp.actor, iso(workflow.now()))
+        if workflow.patched(TIMESHEET_SIGN_OFF):
+            start: CloseStart = await _activity(
+                "begin_time_period_close",
+                request,
+                CloseStart,
+                f"does {inp.period}'s timesheet need sign-off before it bills?",
+            )
+            if start.sign_off is not None:
+                return await _start_sign_off(start.sign_off)
         return await _activity(
             "close_time_period",
             request,
             PeriodClosed,
             f"bill {inp.period}'s time entries as time_and_materials lines and close it",
         )
+
+
+async def _start_sign_off(sheet: TimesheetInput) -> PeriodClosed:
+    """Start the sign-off (it outlives this close) unless it runs already."""
+    # Already started by an earlier close of the period (or the reconciler): nothing to do.
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await workflow.start_child_workflow(
+            TimesheetSignOff.run,
+            sheet,
+            id=sheet.run_id,
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            search_attributes=search_attributes(sheet),
+            static_summary=f"timesheet sign-off {sheet.period} of {sheet.engagement_name}",
+        )
+    return PeriodClosed(
+        engagement_id=sheet.engagement_id,
+        period=sheet.period,
+        invoice_id=None,
+        entry_count=sheet.entry_count,
+        entries_sha256=sheet.entries_sha256,
+        gross_minor=sheet.gross_minor,
+        capped_minor=0,
+        sign_off_run_id=sheet.run_id,
+    )

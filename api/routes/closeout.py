@@ -4,17 +4,15 @@ The request is checked and recorded by ``services.closeouts`` in one commit; eve
 that is the ``EngagementCloseout`` workflow's.
 """
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from temporalio.service import RPCError
 
 from api.deps import AdminDep, CallerDep, SessionDep, SettingsDep, TemporalDep
 from api.links import link
+from api.models import CloseoutAccepted, RunStatus
 from api.problems import Problem, not_found, temporal_unreachable
 from api.schemas import CloseoutIn
 from api.views import run_row_view, run_status_view
@@ -36,7 +34,7 @@ async def post_closeout(
     caller: AdminDep,
     settings: SettingsDep,
     temporal: TemporalDep,
-) -> JSONResponse:
+) -> CloseoutAccepted:
     """Start the close-out; 503 (and nothing left changed) when Temporal cannot be reached."""
     closeout = await run_in_threadpool(request_closeout, session, caller, engagement_id, body)
     try:
@@ -52,23 +50,22 @@ async def post_closeout(
             "The close-out could not be started and was withdrawn; the engagement is active "
             "again. Retry the request.",
         ) from exc
-    payload = {
-        "run_id": closeout.run_id,
-        "engagement_id": closeout.engagement_id,
-        "stage": "received",
-        "status_url": link(request, "get_run", run_id=closeout.run_id),
-    }
-    return JSONResponse(payload, status_code=202)
+    return CloseoutAccepted(
+        run_id=closeout.run_id,
+        engagement_id=closeout.engagement_id,
+        stage="received",
+        status_url=link(request, "get_run", run_id=closeout.run_id),
+    )
 
 
-@router.get("/{engagement_id}/closeout")
+@router.get("/{engagement_id}/closeout", response_model_exclude_unset=True)
 async def get_closeout(
     engagement_id: str, session: SessionDep, caller: CallerDep, temporal: TemporalDep
-) -> dict[str, Any]:
+) -> RunStatus:
     """The latest close-out's status (as ``GET /v1/runs/{run_id}`` shows it)."""
     run_id = await run_in_threadpool(_latest_closeout, session, caller, engagement_id)
     try:
-        return run_status_view(await query_status(temporal, run_id))
+        return RunStatus.model_validate(run_status_view(await query_status(temporal, run_id)))
     except RPCError:
         return await run_in_threadpool(_row_view, session, run_id)
 
@@ -88,5 +85,5 @@ def _latest_closeout(session: Session, caller: Caller, engagement_id: str) -> st
     return run_id
 
 
-def _row_view(session: Session, run_id: str) -> dict[str, Any]:
-    return run_row_view(session, session.get_one(Run, run_id))
+def _row_view(session: Session, run_id: str) -> RunStatus:
+    return RunStatus.model_validate(run_row_view(session, session.get_one(Run, run_id)))

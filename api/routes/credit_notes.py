@@ -5,20 +5,22 @@ a fast, clear 4xx and starts nothing; the activity checks again under the invoic
 """
 
 import hashlib
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from temporalio.common import WorkflowIDConflictPolicy
 
 from activities.credit_notes import CreditRefused, check_credit_lines
 from api.deps import AdminDep, SessionDep, SettingsDep, TemporalDep
+from api.models import CreditNote as CreditNoteOut
+from api.models import CreditNoteSummary, Page
 from api.problems import Problem, not_found
 from api.routes.documents import ACCEPT_DESCRIPTION, NEGOTIATED, pdf_response, wants_pdf
 from api.routes.invoices import credit_refused, outcome_of
+from api.routes.listings import Cursor, Limit, keyset_page
 from api.schemas import CreditLineIn, CreditNoteIn
 from api.views import credit_note_summary, credit_note_view
 from db.models import CreditNote, CreditNoteLine, Customer, Invoice, InvoiceLine
@@ -28,16 +30,27 @@ from workflows.invoicing import CreditLine, IssueCreditNote, IssueCreditNoteInpu
 router = APIRouter(prefix="/v1", tags=["credit notes"])
 
 
-@router.post("/invoices/{invoice_id}/credit-notes", status_code=201)
+@router.post(
+    "/invoices/{invoice_id}/credit-notes",
+    status_code=201,
+    response_description="Issued.",
+    responses={
+        200: {
+            "model": CreditNoteOut,
+            "description": "Issued before under this Idempotency-Key: the same credit note.",
+        }
+    },
+)
 async def post_credit_note(
     invoice_id: str,
     body: CreditNoteIn,
+    response: Response,
     session: SessionDep,
     caller: AdminDep,
     settings: SettingsDep,
     temporal: TemporalDep,
     idempotency_key: Annotated[str | None, Header()] = None,
-) -> JSONResponse:
+) -> CreditNoteOut:
     """Issue a credit note once per Idempotency-Key: a retry with the same body gets the same
     note (200), a different body under the same key is refused (422)."""
     if not idempotency_key or not idempotency_key.strip():
@@ -57,7 +70,10 @@ async def post_credit_note(
     dedupe_key = f"api:{invoice_id}:{idempotency_key}"
     checked = await run_in_threadpool(check_request, session, invoice_id, dedupe_key, body)
     if isinstance(checked, CreditNote):
-        return JSONResponse(await run_in_threadpool(credit_note_view, session, checked), 200)
+        response.status_code = 200
+        return CreditNoteOut.model_validate(
+            await run_in_threadpool(credit_note_view, session, checked)
+        )
     digest = hashlib.sha256(dedupe_key.encode()).hexdigest()[:32]
     issued = await outcome_of(
         temporal.execute_workflow(
@@ -81,7 +97,7 @@ async def post_credit_note(
     note = await run_in_threadpool(session.get_one, CreditNote, issued.credit_note_id)
     # Two requests racing under one key share one workflow: the loser's body may differ.
     await run_in_threadpool(_require_same_request, session, note, body.reason, checked)
-    return JSONResponse(await run_in_threadpool(credit_note_view, session, note), 201)
+    return CreditNoteOut.model_validate(await run_in_threadpool(credit_note_view, session, note))
 
 
 def check_request(
@@ -143,34 +159,42 @@ def _require_same_request(
         )
 
 
-@router.get("/credit-notes/{credit_note_id}", responses=NEGOTIATED)
+@router.get("/credit-notes/{credit_note_id}", response_model=CreditNoteOut, responses=NEGOTIATED)
 async def get_credit_note(
     credit_note_id: str,
     session: SessionDep,
     _: AdminDep,
     settings: SettingsDep,
     accept: Annotated[str | None, Header(description=ACCEPT_DESCRIPTION)] = None,
-) -> Any:
+) -> Response | CreditNoteOut:
     """The credit note as JSON, or as a PDF when Accept prefers application/pdf."""
     if wants_pdf(accept):
         return await pdf_response(session, settings, credit_note_document, credit_note_id)
     return await run_in_threadpool(_credit_note_json, session, credit_note_id)
 
 
-def _credit_note_json(session: Session, credit_note_id: str) -> dict[str, Any]:
+def _credit_note_json(session: Session, credit_note_id: str) -> CreditNoteOut:
     note = session.get(CreditNote, credit_note_id)
     if note is None:
         raise not_found("Credit note", credit_note_id)
-    return credit_note_view(session, note)
+    return CreditNoteOut.model_validate(credit_note_view(session, note))
 
 
 @router.get("/customers/{customer_id}/credit-notes")
-def list_credit_notes(customer_id: str, session: SessionDep, _: AdminDep) -> list[dict[str, Any]]:
+def list_credit_notes(
+    customer_id: str,
+    session: SessionDep,
+    _: AdminDep,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[CreditNoteSummary]:
+    """The customer's credit notes, oldest first."""
     if session.get(Customer, customer_id) is None:
         raise not_found("Customer", customer_id)
-    notes = session.scalars(
-        select(CreditNote)
-        .where(CreditNote.customer_id == customer_id)
-        .order_by(CreditNote.issued_at, CreditNote.number)
+    query = select(CreditNote).where(CreditNote.customer_id == customer_id)
+    rows, next_cursor = keyset_page(
+        session, query, CreditNote.issued_at, CreditNote.id, cursor, limit
     )
-    return [credit_note_summary(note) for note in notes]
+    return Page[CreditNoteSummary](
+        items=[credit_note_summary(note) for note in rows], next_cursor=next_cursor
+    )

@@ -16,6 +16,17 @@ from temporalio.service import RPCError
 
 from api.deps import CallerDep, SessionDep, SettingsDep, TemporalDep
 from api.links import link
+from api.models import (
+    Encounter as EncounterOut,
+)
+from api.models import (
+    EncounterAccepted,
+    EncounterUpload,
+    json_response,
+)
+from api.models import (
+    EncounterBatch as BatchOut,
+)
 from api.problems import Problem, not_found, temporal_unreachable
 from db.encounters import Encounter, EncounterBatch, EncounterStatus
 from domain.times import iso
@@ -61,9 +72,14 @@ UPLOAD_BODY = {
 @router.post(
     "/{engagement_id}/encounters",
     openapi_extra=UPLOAD_BODY,
+    response_model=EncounterUpload,
+    response_model_exclude_unset=True,
     responses={
         200: {"description": "A batch (NDJSON or CSV): an answer per row."},
-        201: {"description": "One encounter (JSON), accepted and priced."},
+        201: {
+            "model": EncounterAccepted,
+            "description": "One encounter (JSON), accepted and priced.",
+        },
     },
 )
 async def post_encounters(
@@ -73,7 +89,7 @@ async def post_encounters(
     caller: CallerDep,
     settings: SettingsDep,
     temporal: TemporalDep,
-) -> JSONResponse:
+) -> EncounterUpload | JSONResponse:
     """Check and price each encounter from the payer's fee schedule in effect on its service
     date, record the accepted ones and start billing them.
 
@@ -108,9 +124,9 @@ async def post_encounters(
                 error.get("errors"),
             )
         body = {**result.as_dict(), **_batch_links(request, engagement_id, batch, billing)}
-        return JSONResponse(body, status_code=201)
+        return json_response(EncounterAccepted.model_validate(body), 201)
     accepted = sum(1 for r in upload.results if r.error is None)
-    return JSONResponse(
+    return EncounterUpload.model_validate(
         {
             "accepted": accepted,
             "refused": len(upload.results) - accepted,
@@ -123,9 +139,11 @@ async def post_encounters(
 @router.get("/{engagement_id}/encounter-batches/{batch_id}", name="get_encounter_batch")
 def get_batch(
     engagement_id: str, batch_id: str, session: SessionDep, caller: CallerDep
-) -> dict[str, Any]:
+) -> BatchOut:
     """How far billing has come: encounters billed, and on which invoices."""
-    return batch_view(session, _batch(session, caller, engagement_id, batch_id))
+    return BatchOut.model_validate(
+        batch_view(session, _batch(session, caller, engagement_id, batch_id))
+    )
 
 
 @router.post("/{engagement_id}/encounter-batches/{batch_id}/bill")
@@ -136,7 +154,7 @@ async def bill_batch(
     caller: CallerDep,
     settings: SettingsDep,
     temporal: TemporalDep,
-) -> dict[str, Any]:
+) -> BatchOut:
     """Start billing a batch whose workflow could not be started (Temporal was away); billing
     again posts only what is not billed yet."""
     batch = await run_in_threadpool(_batch, session, caller, engagement_id, batch_id)
@@ -149,13 +167,13 @@ async def bill_batch(
             "Billing not started",
             "Temporal cannot be reached right now; the encounters are kept. Retry later.",
         )
-    return await run_in_threadpool(batch_view, session, batch)
+    return BatchOut.model_validate(await run_in_threadpool(batch_view, session, batch))
 
 
-@router.get("/{engagement_id}/encounters/{encounter_id}")
+@router.get("/{engagement_id}/encounters/{encounter_id}", response_model_exclude_unset=True)
 def get_encounter(
     engagement_id: str, encounter_id: str, session: SessionDep, caller: CallerDep
-) -> dict[str, Any]:
+) -> EncounterOut:
     """One encounter by its ``encounter_id``; ``patient_ref`` is shown to the admin only."""
     load_engagement(session, engagement_id, caller)
     encounter = session.scalar(
@@ -184,7 +202,7 @@ def get_encounter(
     }
     if caller.kind == "admin":
         view["patient_ref"] = encounter.patient_ref
-    return view
+    return EncounterOut.model_validate(view)
 
 
 async def start_billing(temporal: Client, task_queue: str, batch: EncounterBatch) -> str:

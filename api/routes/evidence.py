@@ -1,6 +1,6 @@
 import hashlib
 import unicodedata
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Response, UploadFile, status
@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import CallerDep, SessionDep, SettingsDep
+from api.models import Evidence as EvidenceOut
 from api.problems import Problem, not_found
 from api.views import evidence_view
 from db.models import Engagement, Evidence, EvidenceBlob, EvidenceLink, new_id
@@ -26,7 +27,7 @@ async def upload_evidence(
     caller: CallerDep,
     settings: SettingsDep,
     description: Annotated[str | None, Form(max_length=2000, pattern=r"^[^\x00]*$")] = None,
-) -> dict[str, Any]:
+) -> EvidenceOut:
     """Store a file content-addressed (sha256); refuse it whole when over the size limit."""
     limit = settings.evidence_max_bytes
     digest, chunks, size = hashlib.sha256(), [], 0
@@ -56,7 +57,7 @@ async def upload_evidence(
     )
     session.add(evidence)
     session.commit()
-    return evidence_view(evidence)
+    return EvidenceOut.model_validate(evidence_view(evidence))
 
 
 @router.get(

@@ -1,20 +1,22 @@
-from typing import Any
-
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.deps import SessionDep, TemporalDep
+from api.models import Health
 from api.problems import temporal_unreachable
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
-async def healthz(session: SessionDep, temporal: TemporalDep) -> JSONResponse:
+@router.get(
+    "/healthz",
+    response_description="The database and Temporal both answer.",
+    responses={503: {"model": Health, "description": "The database or Temporal does not answer."}},
+)
+async def healthz(session: SessionDep, temporal: TemporalDep, response: Response) -> Health:
     """200 when both the database and Temporal answer; 503 naming what does not."""
-    checks: dict[str, Any] = {}
+    checks: dict[str, str] = {}
     try:
         await run_in_threadpool(session.execute, text("SELECT 1"))
         checks["database"] = "ok"
@@ -27,7 +29,5 @@ async def healthz(session: SessionDep, temporal: TemporalDep) -> JSONResponse:
         unreachable = temporal_unreachable(exc)
         checks["temporal"] = "unreachable" if unreachable else f"error: {type(exc).__name__}"
     healthy = all(v == "ok" for v in checks.values())
-    return JSONResponse(
-        {"status": "ok" if healthy else "unavailable", **checks},
-        status_code=200 if healthy else 503,
-    )
+    response.status_code = 200 if healthy else 503
+    return Health(status="ok" if healthy else "unavailable", **checks)

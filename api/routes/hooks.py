@@ -24,6 +24,7 @@ from temporalio.client import Client
 
 from api.deps import SessionDep, SettingsDep, TemporalDep
 from api.links import link
+from api.models import DeliveryAnswer, RunAccepted
 from api.problems import MEDIA_TYPE, Problem
 from api.schemas import TriggerIn
 from api.trigger_door import accept_and_start
@@ -64,9 +65,13 @@ class Answer:
     "/v1/hooks/{source_id}",
     name="source_hook",
     status_code=202,
+    response_model=RunAccepted,
     openapi_extra={"requestBody": PAYLOAD},
     responses={
-        200: {"description": "Ignored by the mapping's `when`, or the same trigger as before."},
+        200: {
+            "model": DeliveryAnswer,
+            "description": "Ignored by the mapping's `when`, or the same trigger as before.",
+        },
         202: {"description": "Accepted: the trigger's run is started."},
     },
 )

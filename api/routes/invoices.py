@@ -1,8 +1,8 @@
 import asyncio
 from collections.abc import Awaitable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 from temporalio.client import WorkflowFailureError
@@ -11,6 +11,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.service import RPCError
 
 from api.deps import AdminDep, CallerDep, SessionDep, SettingsDep, TemporalDep
+from api.models import Invoice as InvoiceOut
 from api.problems import Problem, not_found
 from api.routes.documents import (
     ACCEPT_DESCRIPTION,
@@ -31,14 +32,14 @@ WORKFLOW_PATIENCE_SECONDS = 30
 T = TypeVar("T")
 
 
-@router.get("/{invoice_id}", responses=NEGOTIATED)
+@router.get("/{invoice_id}", response_model=InvoiceOut, responses=NEGOTIATED)
 async def get_invoice(
     invoice_id: str,
     session: SessionDep,
     caller: CallerDep,
     settings: SettingsDep,
     accept: Annotated[str | None, Header(description=ACCEPT_DESCRIPTION)] = None,
-) -> Any:
+) -> Response | InvoiceOut:
     """The invoice as JSON, or as a PDF when Accept prefers application/pdf."""
     require_invoice_reader(caller)
     if wants_pdf(accept):
@@ -46,11 +47,11 @@ async def get_invoice(
     return await run_in_threadpool(_invoice_json, session, invoice_id)
 
 
-def _invoice_json(session: Session, invoice_id: str) -> dict[str, Any]:
+def _invoice_json(session: Session, invoice_id: str) -> InvoiceOut:
     invoice = session.get(Invoice, invoice_id)
     if invoice is None:
         raise not_found("Invoice", invoice_id)
-    return invoice_view(session, invoice)
+    return InvoiceOut.model_validate(invoice_view(session, invoice))
 
 
 @router.post("/{invoice_id}/finalize")
@@ -60,7 +61,7 @@ async def finalize_invoice(
     caller: AdminDep,
     settings: SettingsDep,
     temporal: TemporalDep,
-) -> dict[str, Any]:
+) -> InvoiceOut:
     """Number, date and freeze the invoice; finalizing a finalized invoice returns it as is."""
     if await run_in_threadpool(session.get, Invoice, invoice_id) is None:
         raise not_found("Invoice", invoice_id)
@@ -78,7 +79,7 @@ async def finalize_invoice(
         "The invoice",
     )
     invoice = await run_in_threadpool(session.get_one, Invoice, invoice_id, populate_existing=True)
-    return await run_in_threadpool(invoice_view, session, invoice)
+    return InvoiceOut.model_validate(await run_in_threadpool(invoice_view, session, invoice))
 
 
 BUSINESS_PROBLEMS = {

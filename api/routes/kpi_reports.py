@@ -5,11 +5,10 @@ it means; the API only checks that a watch is there to receive it.
 """
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -18,6 +17,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import CallerDep, SessionDep, TemporalDep
 from api.links import link
+from api.models import ClawbackWatch as WatchOut
+from api.models import KpiReportAccepted
 from api.problems import Problem, invalid, not_found
 from api.routes.evidence import link_evidence_or_422
 from api.schemas import KpiReportIn
@@ -45,16 +46,27 @@ class Target:
         return watch_id_for(self.milestone_id)
 
 
-@router.post("/{milestone_id}/kpi-reports", status_code=202)
+@router.post(
+    "/{milestone_id}/kpi-reports",
+    status_code=202,
+    response_description="Stored and handed to the clawback watch.",
+    responses={
+        200: {
+            "model": KpiReportAccepted,
+            "description": "Stored before under this Idempotency-Key: the same report.",
+        }
+    },
+)
 async def post_kpi_report(
     milestone_id: str,
     body: KpiReportIn,
     request: Request,
+    response: Response,
     session: SessionDep,
     caller: CallerDep,
     temporal: TemporalDep,
     idempotency_key: Annotated[str | None, Header()] = None,
-) -> JSONResponse:
+) -> KpiReportAccepted:
     """Store the report once and hand it to the watch; a retry with the same key changes nothing."""
     key = _required_key(idempotency_key)
     target = await run_in_threadpool(_target, session, caller, milestone_id, key, body)
@@ -77,19 +89,19 @@ async def post_kpi_report(
         if target.earlier is None:  # the watch ended between the check and the signal
             await run_in_threadpool(_forget, session, report)
             raise _not_watching("the clawback watch has just ended") from exc
-    payload = {
-        "report_id": report.id,
-        "milestone_id": target.milestone_id,
-        "watch_id": target.watch_id,
-        "status_url": link(request, "get_clawback", milestone_id=target.milestone_id),
-    }
-    return JSONResponse(payload, status_code=202 if target.earlier is None else 200)
+    response.status_code = 202 if target.earlier is None else 200
+    return KpiReportAccepted(
+        report_id=report.id,
+        milestone_id=target.milestone_id,
+        watch_id=target.watch_id,
+        status_url=link(request, "get_clawback", milestone_id=target.milestone_id),
+    )
 
 
 @router.get("/{milestone_id}/clawback", name="get_clawback")
 async def get_clawback(
     milestone_id: str, session: SessionDep, caller: CallerDep, temporal: TemporalDep
-) -> dict[str, Any]:
+) -> WatchOut:
     milestone = await run_in_threadpool(_visible_milestone, session, caller, milestone_id)
     watch_id = watch_id_for(milestone.id)
     if milestone.clawback is None:
@@ -107,7 +119,7 @@ async def get_clawback(
                 f"Milestone {milestone.key} is not watched yet: it is watched once billed.",
             ) from exc
         raise _unavailable() from exc
-    return watch_status_view(status)
+    return WatchOut.model_validate(watch_status_view(status))
 
 
 def _required_key(value: str | None) -> str:

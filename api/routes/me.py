@@ -13,6 +13,7 @@ from temporalio.service import RPCError
 
 from api.deps import CallerDep, SessionDep, SettingsDep, TemporalDep
 from api.links import link
+from api.models import Approval, Page
 from api.pages.approval_view import heading
 from api.problems import Problem
 from api.views import run_status_view
@@ -36,9 +37,10 @@ async def my_approvals(
     caller: CallerDep,
     settings: SettingsDep,
     temporal: TemporalDep,
-) -> dict[str, Any]:
+) -> Page[Approval]:
     """Runs awaiting approval where a role the caller holds is pending, or a role it is an
-    escalation contact for is pending and escalated. Oldest first."""
+    escalation contact for is pending and escalated. Oldest first, in one page (the runs
+    awaiting the caller now): ``next_cursor`` is always null."""
     if caller.kind != "principal":
         raise Problem(403, "forbidden", "Forbidden", "This lists an approver's own sign-offs.")
     if not settings.link_secret:
@@ -81,7 +83,7 @@ async def my_approvals(
                     "status_url": link(request, "get_run", run_id=run.id),
                 }
             )
-    return {"items": items}
+    return Page[Approval](items=items, next_cursor=None)
 
 
 def _candidates(session: Session, principal_id: str) -> tuple[list[Run], set[tuple[str, str]]]:

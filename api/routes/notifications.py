@@ -12,7 +12,11 @@ from sqlalchemy import select
 from temporalio.service import RPCError
 
 from api.deps import AdminDep, SessionDep, SettingsDep, TemporalDep
+from api.models import Notification as NotificationOut
+from api.models import NotificationDetail, Page, Redelivery
+from api.models import WebhookEndpoint as EndpointOut
 from api.problems import invalid, not_found, temporal_unreachable
+from api.routes.listings import Cursor, Limit, numbered_page
 from db.models import (
     Customer,
     Engagement,
@@ -64,7 +68,7 @@ def _check_secret(secret: str) -> None:
 @router.post("/v1/webhook-endpoints", status_code=status.HTTP_201_CREATED)
 async def create_webhook_endpoint(
     body: WebhookEndpointIn, session: SessionDep, settings: SettingsDep, _: AdminDep
-) -> dict[str, Any]:
+) -> EndpointOut:
     """Register an endpoint for an engagement's or a customer's events. The signing secret is
     in this response only (generated unless given): keep it to verify the signatures. A URL
     whose host is or resolves to a non-public address is refused (see
@@ -90,16 +94,18 @@ async def create_webhook_endpoint(
     )
     session.add(endpoint)
     session.commit()
-    return {
-        "id": endpoint.id,
-        "url": endpoint.url,
-        "events": endpoint.events,
-        "engagement_id": endpoint.engagement_id,
-        "customer_id": endpoint.customer_id,
-        "active": endpoint.active,
-        "secret": secret,
-        "created_at": iso(endpoint.created_at),
-    }
+    return EndpointOut.model_validate(
+        {
+            "id": endpoint.id,
+            "url": endpoint.url,
+            "events": endpoint.events,
+            "engagement_id": endpoint.engagement_id,
+            "customer_id": endpoint.customer_id,
+            "active": endpoint.active,
+            "secret": secret,
+            "created_at": iso(endpoint.created_at),
+        }
+    )
 
 
 def _view(row: Notification) -> dict[str, Any]:
@@ -127,28 +133,23 @@ def list_notifications(
     _: AdminDep,
     status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
     run_id: Annotated[str | None, Query(max_length=120)] = None,
-    after: Annotated[
-        int | None, Query(ge=0, le=2**31 - 1, description="cursor: the last id seen")
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> dict[str, Any]:
-    """Notifications, oldest first; ``next_cursor`` is passed as ``after`` for the next page."""
-    query = select(Notification).order_by(Notification.id).limit(limit)
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[NotificationOut]:
+    """Notifications, oldest first."""
+    query = select(Notification)
     if status_ is not None:
         query = query.where(Notification.status == status_)
     if run_id is not None:
         query = query.where(Notification.run_id == run_id)
-    if after is not None:
-        query = query.where(Notification.id > after)
-    rows = session.scalars(query).all()
-    cursor = rows[-1].id if len(rows) == limit else None
-    return {"items": [_view(r) for r in rows], "next_cursor": cursor}
+    rows, next_cursor = numbered_page(session, query, Notification.id, cursor, limit)
+    return Page[NotificationOut](items=[_view(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/v1/notifications/{notification_id}")
 def get_notification(
     notification_id: NotificationId, session: SessionDep, _: AdminDep
-) -> dict[str, Any]:
+) -> NotificationDetail:
     """One notification with every attempt at delivering it."""
     row = session.get(Notification, notification_id)
     if row is None:
@@ -158,19 +159,21 @@ def get_notification(
         .where(NotificationAttempt.notification_id == row.id)
         .order_by(NotificationAttempt.id)
     ).all()
-    return {
-        **_view(row),
-        "attempt_log": [
-            {
-                "at": iso(a.at),
-                "outcome": a.outcome,
-                "response_code": a.response_code,
-                "error": a.error,
-                "duration_ms": a.duration_ms,
-            }
-            for a in attempts
-        ],
-    }
+    return NotificationDetail.model_validate(
+        {
+            **_view(row),
+            "attempt_log": [
+                {
+                    "at": iso(a.at),
+                    "outcome": a.outcome,
+                    "response_code": a.response_code,
+                    "error": a.error,
+                    "duration_ms": a.duration_ms,
+                }
+                for a in attempts
+            ],
+        }
+    )
 
 
 @router.post("/v1/notifications/{notification_id}/redeliver", status_code=status.HTTP_202_ACCEPTED)
@@ -180,7 +183,7 @@ async def redeliver_notification(
     settings: SettingsDep,
     temporal: TemporalDep,
     _: AdminDep,
-) -> dict[str, Any]:
+) -> Redelivery:
     """Queue a dead notification again with a fresh set of attempts (409 unless it is dead).
     Its delivery starts now, or with the sweep if Temporal cannot be reached."""
     row = redeliver(session, notification_id)
@@ -191,5 +194,7 @@ async def redeliver_notification(
     except (RPCError, RuntimeError) as exc:
         if isinstance(exc, RuntimeError) and not temporal_unreachable(exc):
             raise
-        return {**view, "delivery": "queued for the sweep: Temporal is unreachable"}
-    return {**view, "delivery": "started"}
+        return Redelivery.model_validate(
+            {**view, "delivery": "queued for the sweep: Temporal is unreachable"}
+        )
+    return Redelivery.model_validate({**view, "delivery": "started"})

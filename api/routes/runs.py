@@ -5,16 +5,16 @@ writing in a worker thread, commits, and only then talks to Temporal.
 """
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from temporalio.service import RPCError
 
 from api.deps import AdminDep, CallerDep, SessionDep, SettingsDep, TemporalDep
 from api.links import link
+from api.models import RunAccepted, RunStatus
 from api.problems import Problem, not_found
 from api.schemas import CancelIn, DecisionIn, TriggerIn
 from api.trigger_door import accept_and_start
@@ -35,12 +35,19 @@ MAX_KEY = 255
 @router.post(
     "/milestones/{milestone_id}/triggers",
     status_code=202,
-    responses={200: {"description": "This Idempotency-Key was accepted before: the same run."}},
+    response_description="Accepted: the trigger is recorded and its run started.",
+    responses={
+        200: {
+            "model": RunAccepted,
+            "description": "This Idempotency-Key was accepted before: the same run.",
+        }
+    },
 )
 async def post_trigger(
     milestone_id: str,
     body: TriggerIn,
     request: Request,
+    response: Response,
     session: SessionDep,
     caller: CallerDep,
     settings: SettingsDep,
@@ -48,7 +55,7 @@ async def post_trigger(
     idempotency_key: Annotated[
         str | None, Header(description="Required; at most 255 characters. Without it: 400.")
     ] = None,
-) -> JSONResponse:
+) -> RunAccepted:
     """Record the trigger once and start its run; a retry with the same key changes nothing."""
     key = _idempotency_key(idempotency_key)
     data = body.model_dump(mode="json")
@@ -56,13 +63,13 @@ async def post_trigger(
         session, caller, milestone_id, key, data, temporal, settings.task_queue
     )
     run = accepted.run
-    payload = {
-        "run_id": run.run_id,
-        "milestone_id": run.milestone_id,
-        "stage": accepted.stage,
-        "status_url": link(request, "get_run", run_id=run.run_id),
-    }
-    return JSONResponse(payload, status_code=202 if accepted.new else 200)
+    response.status_code = 202 if accepted.new else 200
+    return RunAccepted(
+        run_id=run.run_id,
+        milestone_id=run.milestone_id,
+        stage=accepted.stage,
+        status_url=link(request, "get_run", run_id=run.run_id),
+    )
 
 
 def _idempotency_key(value: str | None) -> str:
@@ -83,18 +90,18 @@ def _idempotency_key(value: str | None) -> str:
     return value
 
 
-@router.get("/runs/{run_id}", name="get_run")
+@router.get("/runs/{run_id}", name="get_run", response_model_exclude_unset=True)
 async def get_run(
     run_id: str, session: SessionDep, caller: CallerDep, temporal: TemporalDep
-) -> dict[str, Any]:
+) -> RunStatus:
     run = await run_in_threadpool(_visible_run, session, caller, run_id)
     try:
-        return run_status_view(await query_status(temporal, run.id), run)
+        return RunStatus.model_validate(run_status_view(await query_status(temporal, run.id), run))
     except RPCError:
-        return await run_in_threadpool(run_row_view, session, run)
+        return RunStatus.model_validate(await run_in_threadpool(run_row_view, session, run))
 
 
-@router.post("/runs/{run_id}/decisions", status_code=202)
+@router.post("/runs/{run_id}/decisions", status_code=202, response_model_exclude_unset=True)
 async def post_decision(
     run_id: str,
     body: DecisionIn,
@@ -102,7 +109,7 @@ async def post_decision(
     caller: CallerDep,
     settings: SettingsDep,
     temporal: TemporalDep,
-) -> dict[str, Any]:
+) -> RunStatus:
     """The workflow judges the decision (an Update) and the caller hears its verdict."""
     if caller.kind != "principal":
         raise Problem(403, "forbidden", "Forbidden", "Decisions are made with an approver's token.")
@@ -120,10 +127,10 @@ async def post_decision(
         raise await run_in_threadpool(_closed, session, run.id) from None
     if body.evidence_ids:
         await run_in_threadpool(_link, session, caller, run.engagement_id, body.evidence_ids)
-    return run_status_view(status)
+    return RunStatus.model_validate(run_status_view(status))
 
 
-@router.post("/runs/{run_id}/cancel", status_code=200)
+@router.post("/runs/{run_id}/cancel", status_code=200, response_model_exclude_unset=True)
 async def cancel_run(
     run_id: str,
     body: CancelIn,
@@ -131,7 +138,7 @@ async def cancel_run(
     caller: AdminDep,
     settings: SettingsDep,
     temporal: TemporalDep,
-) -> dict[str, Any]:
+) -> RunStatus:
     """End a run ``cancelled`` with the reason; it releases what it held. Past sign-off (billing,
     applying a change order, releasing retention) a run finishes instead: 409."""
     run = await run_in_threadpool(_visible_run, session, caller, run_id)
@@ -141,7 +148,7 @@ async def cancel_run(
     except RunClosed:
         # No workflow to ask (never started, terminated, gone): the books are ended here.
         return await run_in_threadpool(_cancel_without_workflow, session, run.id, body.reason)
-    return run_status_view(status)
+    return RunStatus.model_validate(run_status_view(status))
 
 
 def _visible_run(session: Session, caller: Caller, run_id: str) -> Run:
@@ -186,9 +193,9 @@ def _closed(session: Session, run_id: str) -> Problem:
     )
 
 
-def _cancel_without_workflow(session: Session, run_id: str, reason: str) -> dict[str, Any]:
+def _cancel_without_workflow(session: Session, run_id: str, reason: str) -> RunStatus:
     detail = f"cancelled by admin: {reason}"
     if not end_run(session, run_id, RunStage.CANCELLED, detail, datetime.now(UTC), "admin"):
         raise _closed(session, run_id)
     session.commit()
-    return run_row_view(session, session.get_one(Run, run_id))
+    return RunStatus.model_validate(run_row_view(session, session.get_one(Run, run_id)))

@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from api.deps import AdminDep, SessionDep, SettingsDep
 from api.links import link
+from api.models import Delivery, Page, Source, SourceWithSecret
 from api.problems import not_found
-from api.routes.listings import Cursor, Limit, _page
+from api.routes.listings import Cursor, Limit, keyset_page
 from db.sources import InboundSource, SourceDelivery
 from services import sources
 from services.access import load_engagement
@@ -34,33 +35,38 @@ def create_source(
     session: SessionDep,
     caller: AdminDep,
     settings: SettingsDep,
-) -> dict[str, Any]:
+) -> SourceWithSecret:
     """Register a source; its signing secret is in this response only."""
     issued = sources.register(session, caller, engagement_id, body, settings.link_secret)
-    return {**_view(request, issued.source), "secret": issued.secret}
+    return SourceWithSecret.model_validate(
+        {**_view(request, issued.source), "secret": issued.secret}
+    )
 
 
 @router.get("/v1/engagements/{engagement_id}/sources")
 def list_sources(
-    engagement_id: str, request: Request, session: SessionDep, caller: AdminDep
-) -> dict[str, Any]:
+    engagement_id: str,
+    request: Request,
+    session: SessionDep,
+    caller: AdminDep,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[Source]:
+    """The engagement's sources, oldest first."""
     engagement = load_engagement(session, engagement_id, caller)
-    rows = session.scalars(
-        select(InboundSource)
-        .where(InboundSource.engagement_id == engagement.id)
-        .order_by(InboundSource.created_at, InboundSource.id)
+    query = select(InboundSource).where(InboundSource.engagement_id == engagement.id)
+    rows, next_cursor = keyset_page(
+        session, query, InboundSource.created_at, InboundSource.id, cursor, limit
     )
-    return {"items": [_view(request, source) for source in rows]}
+    return Page[Source](items=[_view(request, s) for s in rows], next_cursor=next_cursor)
 
 
 @router.get("/v1/sources/{source_id}")
-def get_source(
-    source_id: str, request: Request, session: SessionDep, _: AdminDep
-) -> dict[str, Any]:
+def get_source(source_id: str, request: Request, session: SessionDep, _: AdminDep) -> Source:
     source = session.get(InboundSource, source_id)
     if source is None:
         raise not_found("Source", source_id)
-    return _view(request, source)
+    return Source.model_validate(_view(request, source))
 
 
 @router.post("/v1/sources/{source_id}/rotate-secret")
@@ -71,34 +77,36 @@ def rotate_secret(
     caller: AdminDep,
     settings: SettingsDep,
     body: Annotated[RotateIn | None, Body()] = None,
-) -> dict[str, Any]:
+) -> SourceWithSecret:
     """A new signing secret, in this response only; the old one keeps verifying for
     ``overlap_hours`` (default 24)."""
     overlap = (body or RotateIn()).overlap_hours
     issued = sources.rotate(session, caller, source_id, overlap, settings.link_secret)
-    return {**_view(request, issued.source), "secret": issued.secret}
+    return SourceWithSecret.model_validate(
+        {**_view(request, issued.source), "secret": issued.secret}
+    )
 
 
 @router.delete("/v1/sources/{source_id}")
 def deactivate_source(
     source_id: str, request: Request, session: SessionDep, caller: AdminDep
-) -> dict[str, Any]:
+) -> Source:
     """Deliveries to a deactivated source are refused (410)."""
-    return _view(request, sources.deactivate(session, caller, source_id))
+    return Source.model_validate(_view(request, sources.deactivate(session, caller, source_id)))
 
 
 @router.get("/v1/sources/{source_id}/deliveries")
 def list_deliveries(
     source_id: str, session: SessionDep, _: AdminDep, cursor: Cursor = None, limit: Limit = 50
-) -> dict[str, Any]:
+) -> Page[Delivery]:
     """The source's verified deliveries, oldest first, with the answer each got."""
     if session.get(InboundSource, source_id) is None:
         raise not_found("Source", source_id)
     query = select(SourceDelivery).where(SourceDelivery.source_id == source_id)
-    rows, next_cursor = _page(
+    rows, next_cursor = keyset_page(
         session, query, SourceDelivery.received_at, SourceDelivery.id, cursor, limit
     )
-    return {"items": [delivery_view(d) for d in rows], "next_cursor": next_cursor}
+    return Page[Delivery](items=[delivery_view(d) for d in rows], next_cursor=next_cursor)
 
 
 def _view(request: Request, source: InboundSource) -> dict[str, Any]:

@@ -4,7 +4,7 @@ and ``services.time_periods``; the close itself is the ``CloseTimePeriod`` workf
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -13,8 +13,18 @@ from temporalio.service import RPCError
 
 from api.deps import AdminDep, CallerDep, SessionDep, SettingsDep, TemporalDep
 from api.links import link
+from api.models import (
+    PeriodClosing,
+    PostedEntry,
+    TimeEntriesPosted,
+    TimeEntry,
+    TimeEntryBatch,
+    TimePeriod,
+    json_response,
+)
 from api.problems import Problem, temporal_unreachable
-from db.time_entries import PeriodStatus, TimePeriod
+from db.time_entries import PeriodStatus
+from db.time_entries import TimePeriod as PeriodRow
 from db.types import utcnow
 from services.access import load_engagement
 from services.callers import Caller
@@ -41,9 +51,19 @@ ENTRY_EXAMPLE = {
 }
 
 
-@router.post("/{engagement_id}/time-entries", status_code=201)
+@router.post(
+    "/{engagement_id}/time-entries",
+    status_code=201,
+    response_description="One entry, created; or a batch: a result per row.",
+    response_model=TimeEntriesPosted,
+    response_model_exclude_unset=True,
+    responses={
+        200: {"model": PostedEntry, "description": "One entry, posted before with this body."}
+    },
+)
 def post_time_entries(
     engagement_id: str,
+    response: Response,
     session: SessionDep,
     caller: CallerDep,
     body: Annotated[
@@ -56,7 +76,7 @@ def post_time_entries(
             },
         ),
     ],
-) -> JSONResponse:
+) -> PostedEntry | TimeEntryBatch:
     """A single entry answers 201 with the entry (200 when the same body was posted before) or
     its problem. A batch answers 201 with one result per row, in order: ``created``,
     ``replayed`` or ``refused`` with the row's problem; refused rows change nothing and the
@@ -67,7 +87,8 @@ def post_time_entries(
             e = result.error
             slug = e["type"].rsplit(":", 1)[-1]
             raise Problem(e["status"], slug, e["title"], e["detail"], e.get("errors"))
-        return JSONResponse(result.entry, 201 if result.status == "created" else 200)
+        response.status_code = 201 if result.status == "created" else 200
+        return PostedEntry.model_validate(result.entry)
     try:
         batch = TimeEntryBatchIn.model_validate(body)
     except ValidationError as exc:
@@ -77,18 +98,16 @@ def post_time_entries(
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         raise Problem(422, "validation-error", "Invalid request", detail, errors) from None
     results = post_entries(session, caller, engagement_id, batch.entries)
-    payload = {
-        "results": [
-            {
-                "external_id": r.external_id,
-                "status": r.status,
-                **({"entry": r.entry} if r.entry is not None else {}),
-                **({"error": r.error} if r.error is not None else {}),
-            }
-            for r in results
-        ]
-    }
-    return JSONResponse(payload, 201)
+    rows = [
+        {
+            "external_id": r.external_id,
+            "status": r.status,
+            **({"entry": r.entry} if r.entry is not None else {}),
+            **({"error": r.error} if r.error is not None else {}),
+        }
+        for r in results
+    ]
+    return TimeEntryBatch.model_validate({"results": rows})
 
 
 @router.delete("/{engagement_id}/time-entries/{external_id}")
@@ -100,14 +119,20 @@ def delete_time_entry(
     adjustment: Annotated[
         bool, Query(description="Book the reversal into the next open period if its own is closed.")
     ] = False,
-) -> dict[str, Any]:
+) -> TimeEntry:
     """Reverse the entry with a negating entry (the entry itself stays). Deleting it again
     answers the same reversal."""
     reversal, _ = delete_entry(session, caller, engagement_id, external_id, adjustment)
-    return reversal
+    return TimeEntry.model_validate(reversal)
 
 
-@router.post("/{engagement_id}/time-periods/{period}/close", status_code=202)
+@router.post(
+    "/{engagement_id}/time-periods/{period}/close",
+    status_code=202,
+    response_description="The close is started.",
+    response_model=PeriodClosing,
+    responses={200: {"model": TimePeriod, "description": "Closed already: the period."}},
+)
 async def close_time_period(
     engagement_id: str,
     period: str,
@@ -116,12 +141,12 @@ async def close_time_period(
     caller: AdminDep,
     settings: SettingsDep,
     temporal: TemporalDep,
-) -> JSONResponse:
+) -> PeriodClosing | JSONResponse:
     """Start ``CloseTimePeriod`` for the month (202); a period already closed answers 200 with
     its view and starts nothing."""
     closed = await run_in_threadpool(_check_close, session, caller, engagement_id, period)
     if closed is not None:
-        return JSONResponse(closed, 200)
+        return json_response(TimePeriod.model_validate(closed), 200)
     inp = ClosePeriodInput(engagement_id, period, caller.actor)
     try:
         await start_close(temporal, settings.task_queue, inp)
@@ -134,23 +159,22 @@ async def close_time_period(
             "Close not started",
             "The period's close could not be started; nothing changed. Retry the request.",
         ) from exc
-    payload = {
-        "workflow_id": period_id(engagement_id, period),
-        "engagement_id": engagement_id,
-        "period": period,
-        "status": "closing",
-        "status_url": link(request, "get_time_period", engagement_id=engagement_id, period=period),
-    }
-    return JSONResponse(payload, 202)
+    return PeriodClosing(
+        workflow_id=period_id(engagement_id, period),
+        engagement_id=engagement_id,
+        period=period,
+        status="closing",
+        status_url=link(request, "get_time_period", engagement_id=engagement_id, period=period),
+    )
 
 
 @router.get("/{engagement_id}/time-periods/{period}")
 def get_time_period(
     engagement_id: str, period: str, session: SessionDep, caller: CallerDep
-) -> dict[str, Any]:
+) -> TimePeriod:
     """The period's entries, hours, amounts, capped amount, status and (once closed) lines."""
     engagement = load_engagement(session, engagement_id, caller)
-    return period_view(session, engagement, parse_period(period))
+    return TimePeriod.model_validate(period_view(session, engagement, parse_period(period)))
 
 
 def _check_close(
@@ -160,7 +184,7 @@ def _check_close(
     ctx = open_time_engagement(session, caller, engagement_id)
     parse_period(period)
     check_closable(ctx.engagement, period, utcnow())
-    row = session.get(TimePeriod, (engagement_id, period))
+    row = session.get(PeriodRow, (engagement_id, period))
     view = None
     if row is not None and row.status == PeriodStatus.CLOSED:
         view = period_view(session, ctx.engagement, period)

@@ -6,29 +6,34 @@ validated by the same ``TriggerIn``. Its idempotency key is the ``Idempotency-Ke
 sent, else the ``idempotency_key`` query parameter, else a fresh one per call: a caller that
 cannot set either and retries meets the milestone's open run (409), which changes nothing.
 
-The caller's address recorded in the audit trail is the TCP peer (``request.client.host``);
-``X-Forwarded-For`` is not read, as any client can set it.
+The caller's address recorded in the audit trail is ``request.client.host``: the TCP peer, or,
+when the peer is one of ``TOLLGATE_TRUSTED_PROXIES``, the client it forwarded for
+(``api/serving.py``). From anyone else ``X-Forwarded-For`` is not read, as any client can set it.
 """
 
 import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy import select
 
 from api.deps import AdminDep, SessionDep, SettingsDep, TemporalDep
 from api.links import link
+from api.models import Page, RunAccepted, TriggerUrlIssued
+from api.models import TriggerUrl as TriggerUrlOut
 from api.problems import Problem
+from api.routes.listings import Cursor, Limit, keyset_page
 from api.schemas import TriggerIn
 from api.trigger_door import accept_and_start
 from config import Settings
 from db.trigger_urls import TriggerUrl
 from domain.times import iso
 from services import trigger_urls
+from services.access import load_engagement
 from services.trigger_urls import MAX_KEY, TokenInvalid, TriggerUrlIn
 
 router = APIRouter(prefix="/v1", tags=["trigger URLs"])
@@ -50,23 +55,34 @@ def create_trigger_url(
     session: SessionDep,
     caller: AdminDep,
     settings: SettingsDep,
-) -> dict[str, Any]:
+) -> TriggerUrlIssued:
     """A URL that triggers one milestone (by key or id) until it expires, is revoked or is used
     ``max_uses`` times. The URL is shown in full only in this answer."""
     secret = _secret(settings)
     now = datetime.now(UTC)
     url = trigger_urls.create(session, caller, engagement_id, body, now)
     token = trigger_urls.sign(secret, url.id)
-    return {**_view(url, now), "url": link(request, "use_trigger_url", token=token)}
+    return TriggerUrlIssued.model_validate(
+        {**_view(url, now), "url": link(request, "use_trigger_url", token=token)}
+    )
 
 
 @router.get("/engagements/{engagement_id}/trigger-urls")
 def list_trigger_urls(
-    engagement_id: str, session: SessionDep, caller: AdminDep
-) -> dict[str, list[dict[str, Any]]]:
+    engagement_id: str,
+    session: SessionDep,
+    caller: AdminDep,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[TriggerUrlOut]:
     """The engagement's trigger URLs, oldest first, without their tokens."""
+    engagement = load_engagement(session, engagement_id, caller)
+    query = select(TriggerUrl).where(TriggerUrl.engagement_id == engagement.id)
+    rows, next_cursor = keyset_page(
+        session, query, TriggerUrl.created_at, TriggerUrl.id, cursor, limit
+    )
     now = datetime.now(UTC)
-    return {"items": [_view(u, now) for u in trigger_urls.listing(session, caller, engagement_id)]}
+    return Page[TriggerUrlOut](items=[_view(u, now) for u in rows], next_cursor=next_cursor)
 
 
 @router.delete("/trigger-urls/{trigger_url_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -79,7 +95,13 @@ def revoke_trigger_url(trigger_url_id: str, session: SessionDep, caller: AdminDe
     "/t/{token}",
     name="use_trigger_url",
     status_code=status.HTTP_202_ACCEPTED,
-    responses={200: {"description": "This idempotency key was accepted before: the same run."}},
+    response_description="Accepted: the trigger is recorded and its run started.",
+    responses={
+        200: {
+            "model": RunAccepted,
+            "description": "This idempotency key was accepted before: the same run.",
+        }
+    },
     openapi_extra={
         "requestBody": {
             "required": False,
@@ -90,6 +112,7 @@ def revoke_trigger_url(trigger_url_id: str, session: SessionDep, caller: AdminDe
 async def use_trigger_url(
     token: str,
     request: Request,
+    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     temporal: TemporalDep,
@@ -101,7 +124,7 @@ async def use_trigger_url(
         str | None,
         Query(alias="idempotency_key", description="Used when no Idempotency-Key header is sent."),
     ] = None,
-) -> JSONResponse:
+) -> RunAccepted:
     """Trigger the URL's milestone; no token header. The body is optional Tollgate trigger JSON
     (read as JSON whatever its Content-Type); without one the trigger is 100 % complete.
 
@@ -131,13 +154,13 @@ async def use_trigger_url(
     if not accepted.new:  # a replayed key: the earlier use stands, this one is not counted
         await run_in_threadpool(session.rollback)
     run = accepted.run
-    payload = {
-        "run_id": run.run_id,
-        "milestone_id": run.milestone_id,
-        "stage": accepted.stage,
-        "status_url": link(request, "get_run", run_id=run.run_id),
-    }
-    return JSONResponse(payload, status_code=202 if accepted.new else 200)
+    response.status_code = 202 if accepted.new else 200
+    return RunAccepted(
+        run_id=run.run_id,
+        milestone_id=run.milestone_id,
+        stage=accepted.stage,
+        status_url=link(request, "get_run", run_id=run.run_id),
+    )
 
 
 def _secret(settings: Settings) -> str:

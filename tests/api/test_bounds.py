@@ -84,7 +84,7 @@ async def test_two_milestones_at_the_maximum_fee_on_one_customer_both_bill(examp
         assert billed["stage"] == "billed", billed
 
     path = f"/v1/customers/{example.customer['id']}/invoices"
-    invoices = (await example.stack.get(path)).json()
+    invoices = (await example.stack.get(path)).json()["items"]
     assert [(i["status"], i["total_minor"]) for i in invoices] == [
         ("draft", 2 * (MAX_AMOUNT_MINOR - retention))
     ]

@@ -86,9 +86,12 @@ async def test_raising_phase_3_before_it_is_triggered_applies_as_version_two_aft
     assert order["changes"]["update"] == RAISE_PHASE_3["update"]
     assert order["decided_at"] is not None
     listed = await example.stack.get(f"/v1/engagements/{example.engagement['id']}/change-orders")
-    assert [o["id"] for o in listed.json()] == [proposed["id"]]
+    assert listed.json()["next_cursor"] is None
+    assert [o["id"] for o in listed.json()["items"]] == [proposed["id"]]
 
-    audit = (await example.stack.get(f"/v1/engagements/{example.engagement['id']}/audit")).json()
+    audit = (
+        await example.stack.get(f"/v1/engagements/{example.engagement['id']}/audit?limit=200")
+    ).json()["items"]
     trail = [(e["kind"], e["data"].get("role")) for e in audit if e["run_id"] == proposed["run_id"]]
     assert trail == [
         ("change_order_proposed", None),
@@ -422,7 +425,7 @@ async def test_when_temporal_is_unreachable_the_same_proposal_again_starts_its_s
     ):
         response = await http.post(path, json=body, headers=stack.auth())
         assert "send the same request again" in assert_problem(response, 503)["detail"]
-        [order] = (await example.stack.get(path)).json()
+        [order] = (await example.stack.get(path)).json()["items"]
         recorded = await http.get(f"/v1/runs/{order['run_id']}", headers=stack.auth())
     assert recorded.status_code == 200, recorded.text
     assert (recorded.json()["kind"], recorded.json()["stage"]) == ("change_order", "received")

@@ -157,7 +157,9 @@ async def test_each_distinct_confirmation_bills_one_filing_and_a_used_one_is_409
     )
     assert filing["retention_held_minor"] == engagement["retention_balance_minor"] == 50_000
 
-    audit = (await example.stack.get(f"/v1/engagements/{engagement['id']}/audit")).json()
+    audit = (await example.stack.get(f"/v1/engagements/{engagement['id']}/audit?limit=200")).json()[
+        "items"
+    ]
     accepted = [e["data"] for e in audit if e["kind"] == "milestone_accepted"]
     assert [(a["confirmation_id"], a["gross_minor"]) for a in accepted] == [
         ("FCA-2026-000123", 250_000),
@@ -233,7 +235,9 @@ async def test_a_confirmation_is_used_once_per_engagement_kept_when_judged_freed
     assert assert_problem(reused, 409)["type"].endswith("confirmation-used")
     assert runs_of(example, "registration") == 2
 
-    audit = (await example.stack.get(f"/v1/engagements/{example.engagement['id']}/audit")).json()
+    audit = (
+        await example.stack.get(f"/v1/engagements/{example.engagement['id']}/audit?limit=200")
+    ).json()["items"]
     registration = example.milestone("registration")
     closed = [
         e["data"] for e in audit if e["kind"] == "run_closed" and e["milestone_id"] == registration

@@ -160,6 +160,7 @@ async def test_swagger_ui_renders_the_operations_offline(base_url: str, offline_
     )
     assert page.count >= 20  # one block per operation
     assert "/v1/engagements" in page.text and "/v1/milestones/{milestone_id}/triggers" in page.text
+    assert "Authorize" in page.text  # the bearer scheme: a token entered once is sent by every try
     assert page.loaded and all(url.startswith(origin) for url in page.loaded), page.loaded
     assert f"{origin}/openapi.json" in page.loaded
     assert page.refused == [], page.log  # nothing tried to leave: no validator badge, no CDN

@@ -97,9 +97,11 @@ def page_one_png(content: bytes, name: str) -> Path:
 
 
 async def audit(example: Example) -> list[dict[str, Any]]:
-    response = await example.stack.get(f"/v1/engagements/{example.engagement['id']}/audit")
+    response = await example.stack.get(
+        f"/v1/engagements/{example.engagement['id']}/audit?limit=200"
+    )
     assert response.status_code == 200, response.text
-    return response.json()
+    return response.json()["items"]
 
 
 def local(at: str) -> str:

@@ -114,13 +114,16 @@ async def test_finalizing_numbers_dates_and_freezes_the_invoice_and_later_lines_
     assert new_draft["total_minor"] == 4_000_000 - 400_000
     assert await invoice(example, invoice_id) == final
 
-    trail = (await example.stack.get(f"/v1/engagements/{example.engagement['id']}/audit")).json()
+    trail = (
+        await example.stack.get(f"/v1/engagements/{example.engagement['id']}/audit?limit=200")
+    ).json()["items"]
     finalized = [e for e in trail if e["kind"] == "invoice_finalized"]
     assert [(e["actor"], e["data"]["number"], e["data"]["total_minor"]) for e in finalized] == [
         ("admin", final["number"], 2_700_000)
     ]
     listed = (await example.stack.get(f"/v1/customers/{example.customer['id']}/invoices")).json()
-    assert [(i["id"], i["status"]) for i in listed] == [
+    assert listed["next_cursor"] is None
+    assert [(i["id"], i["status"]) for i in listed["items"]] == [
         (invoice_id, "finalized"),
         (phase_2, "draft"),
     ]
@@ -225,9 +228,11 @@ async def test_a_credit_note_is_numbered_negative_and_shown_on_its_invoice_and_c
     ]
     assert shown["total_minor"] == final["total_minor"]  # the invoice itself never changes
     listed = await example.stack.get(f"/v1/customers/{example.customer['id']}/credit-notes")
-    assert [c["id"] for c in listed.json()] == [note["id"]]
+    assert [c["id"] for c in listed.json()["items"]] == [note["id"]]
 
-    trail = (await example.stack.get(f"/v1/milestones/{example.milestone('phase-1')}/audit")).json()
+    trail = (
+        await example.stack.get(f"/v1/milestones/{example.milestone('phase-1')}/audit?limit=200")
+    ).json()["items"]
     issued = [e for e in trail if e["kind"] == "credit_note_issued"]
     assert [(e["actor"], e["data"]["number"], e["data"]["reason"]) for e in issued] == [
         ("admin", note["number"], "Cutover plan delivered late")

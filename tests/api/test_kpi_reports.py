@@ -128,7 +128,9 @@ async def test_a_report_that_breaks_the_kpi_claws_the_bonus_back_with_the_report
     assert (credit["id"], credit["amount_minor"]) == (status["invoice_line_id"], -500_000)
     assert credit["details"]["breach"] == "error_rate_pct 0.9 breaks error_rate_pct <= 0.5"
     assert invoice["total_minor"] == sum(line["amount_minor"] for line in invoice["lines"])
-    events = (await example.stack.get(f"/v1/milestones/{milestone_id}/audit")).json()
+    events = (await example.stack.get(f"/v1/milestones/{milestone_id}/audit?limit=200")).json()[
+        "items"
+    ]
     issued = next(e for e in events if e["kind"] == "clawback_issued")
     assert issued["evidence"] == [{"id": dashboard["id"], "sha256": dashboard["sha256"]}]
     assert issued["data"]["report"]["note"] == "30 days after launch"

@@ -5,6 +5,7 @@ month for a corrected report; each month bills on its own; a period must be of t
 kind."""
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from db.models import Run, new_id
+from domain.periods import PeriodKind, period_containing
 from tests.api.problems import assert_problem
 from tests.api.test_sources import deliver, log, register
 from tests.conftest_stack import Example
@@ -86,16 +88,18 @@ def period_runs(example: Example) -> list[tuple[str | None, str]]:
 async def test_a_signed_resolved_alert_bills_the_months_sla_fee_once(example: Example):
     example = await sla(example)
     source = await monitoring(example)
-    november = alert("2026-11", "99.95")
-    first = await deliver(example, source, november, webhook_id="msg_nov")
+    # This month in the calendar's zone, so a trigger naming no period reports on it too.
+    this = period_containing(PeriodKind.MONTHLY, datetime.now(UTC), "Europe/Berlin")
+    passing = alert(this, "99.95")
+    first = await deliver(example, source, passing, webhook_id="msg_nov")
     assert first.status_code == 202, first.text
     billed = await example.wait_for_stage(first.json()["run_id"], "billed")
-    assert billed["period"] == "2026-11"
+    assert billed["period"] == this
     assert billed["amounts"]["gross_minor"] == 150_000
 
-    again = await deliver(example, source, november, webhook_id="msg_nov")
+    again = await deliver(example, source, passing, webhook_id="msg_nov")
     assert (again.status_code, again.json()) == (202, first.json())
-    second = await deliver(example, source, november, webhook_id="msg_nov_again")
+    second = await deliver(example, source, passing, webhook_id="msg_nov_again")
     assert assert_problem(second, 409)["type"].endswith("period-billed")
     posted = await example.trigger("uptime-sla", {"kpis": {"uptime_pct": "99.99"}})
     assert assert_problem(posted, 409)["type"].endswith("period-billed")  # default: this month
@@ -103,12 +107,14 @@ async def test_a_signed_resolved_alert_bills_the_months_sla_fee_once(example: Ex
     invoice = (await example.stack.get(f"/v1/invoices/{billed['invoice_id']}")).json()
     [line] = [line for line in invoice["lines"] if line["kind"] == "milestone"]
     assert line["amount_minor"] == 150_000
-    assert "SLA period 2026-11" in line["description"]
-    assert line["details"]["period"] == "2026-11"
-    audit = (await example.stack.get(f"/v1/engagements/{example.engagement['id']}/audit")).json()
-    assert [e["data"]["period"] for e in audit if e["kind"] == "milestone_accepted"] == ["2026-11"]
-    assert [e["data"]["period"] for e in audit if e["kind"] == "trigger_received"] == ["2026-11"]
-    assert period_runs(example) == [("2026-11", "billed")]
+    assert f"SLA period {this}" in line["description"]
+    assert line["details"]["period"] == this
+    audit = (
+        await example.stack.get(f"/v1/engagements/{example.engagement['id']}/audit?limit=200")
+    ).json()["items"]
+    assert [e["data"]["period"] for e in audit if e["kind"] == "milestone_accepted"] == [this]
+    assert [e["data"]["period"] for e in audit if e["kind"] == "trigger_received"] == [this]
+    assert period_runs(example) == [(this, "billed")]
     with pytest.raises(IntegrityError), example.stack.sessions() as session:  # and the database
         session.add(
             Run(
@@ -116,7 +122,7 @@ async def test_a_signed_resolved_alert_bills_the_months_sla_fee_once(example: Ex
                 milestone_id=example.milestone("uptime-sla"),
                 engagement_id=example.engagement["id"],
                 snapshot={},
-                period="2026-11",
+                period=this,
             )
         )
         session.commit()

@@ -230,8 +230,8 @@ async def test_registration_refuses_bad_expressions_and_unknown_milestones_and_i
     assert [s["id"] for s in listed] == [source["id"]]
     forbidden = await example.stack.get(path, example.token("lead"))
     assert_problem(forbidden, 403)
-    trail = await example.stack.get(f"/v1/engagements/{example.engagement['id']}/audit")
-    created = [e for e in trail.json() if e["kind"] == "source_created"]
+    trail = await example.stack.get(f"/v1/engagements/{example.engagement['id']}/audit?limit=200")
+    created = [e for e in trail.json()["items"] if e["kind"] == "source_created"]
     assert [e["data"]["source_id"] for e in created] == [source["id"]]
 
 
@@ -262,8 +262,8 @@ async def test_a_rotated_secret_overlaps_then_expires_and_a_deactivated_source_i
     rotate_gone = await example.stack.post(f"/v1/sources/{source['id']}/rotate-secret", None)
     assert_problem(rotate_gone, 410)
 
-    trail = await example.stack.get(f"/v1/engagements/{example.engagement['id']}/audit")
-    kinds = [e["kind"] for e in trail.json() if e["kind"].startswith("source_")]
+    trail = await example.stack.get(f"/v1/engagements/{example.engagement['id']}/audit?limit=200")
+    kinds = [e["kind"] for e in trail.json()["items"] if e["kind"].startswith("source_")]
     assert kinds == [
         "source_created",
         "source_secret_rotated",

@@ -199,7 +199,7 @@ async def test_a_hybrid_engagement_bills_its_time_next_to_its_milestones(stack: 
     # Closing again changes nothing.
     assert await close(example, "2025-11") == november
     assert (await stack.get(f"/v1/invoices/{invoice_id}")).json()["total_minor"] == 3_150_000
-    audit = (await stack.get(f"/v1/engagements/{eng}/audit")).json()
+    audit = (await stack.get(f"/v1/engagements/{eng}/audit?limit=200")).json()["items"]
     closed = [e for e in audit if e["kind"] == "time_period_closed"]
     assert len(closed) == 1 and closed[0]["data"]["entries_sha256"] == november["entries_sha256"]
 

@@ -42,9 +42,11 @@ async def listed(example: Example) -> dict[str, dict[str, Any]]:
 
 
 async def audit(example: Example, *kinds: str) -> list[dict[str, Any]]:
-    response = await example.stack.get(f"/v1/engagements/{example.engagement['id']}/audit")
+    response = await example.stack.get(
+        f"/v1/engagements/{example.engagement['id']}/audit?limit=200"
+    )
     assert response.status_code == 200, response.text
-    return [e for e in response.json() if e["kind"] in kinds]
+    return [e for e in response.json()["items"] if e["kind"] in kinds]
 
 
 def triggers(example: Example, key: str = "phase-1") -> list[Trigger]:

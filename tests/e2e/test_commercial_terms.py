@@ -150,7 +150,7 @@ async def test_the_commercial_terms_example_bills_claws_back_and_releases_the_es
     assert report.status_code == 202, report.text
     watch = await wait_for_watch(stack, bonus_id, "clawed_back")
     assert watch["clawback_minor"] == 500_000
-    notes = await get(stack, f"/v1/customers/{example.customer['id']}/credit-notes")
+    notes = (await get(stack, f"/v1/customers/{example.customer['id']}/credit-notes"))["items"]
     assert [(n["invoice_id"], n["total_minor"]) for n in notes] == [(invoice_id, -500_000)]
 
     # Close-out: both sign off, the 10% retention waits out a 180-day warranty, then is released.
@@ -173,7 +173,7 @@ async def test_the_commercial_terms_example_bills_claws_back_and_releases_the_es
     fees_billed = 3_000_000 + 4_000_000 + 3_200_000 + 500_000
     invoices = await get(stack, f"/v1/customers/{example.customer['id']}/invoices")
     invoice_lines = []
-    for summary in invoices:
+    for summary in invoices["items"]:
         invoice = await get(stack, f"/v1/invoices/{summary['id']}")
         assert invoice["total_minor"] == sum(line["amount_minor"] for line in invoice["lines"])
         invoice_lines += invoice["lines"]
@@ -189,7 +189,8 @@ async def test_the_commercial_terms_example_bills_claws_back_and_releases_the_es
 
     verify = await get(stack, f"/v1/engagements/{engagement_id}/audit/verify")
     assert verify["ok"] is True
-    kinds = {event["kind"] for event in await get(stack, f"/v1/engagements/{engagement_id}/audit")}
+    trail = await get(stack, f"/v1/engagements/{engagement_id}/audit?limit=200")
+    kinds = {event["kind"] for event in trail["items"]}
     assert {"change_order_applied", "clawback_issued", "retention_released"} <= kinds
 
 

@@ -168,7 +168,7 @@ async def test_an_invoice_and_its_clawback_are_told_to_subscribers_operators_and
     breach = await post_report(example, bonus_id, {"kpis": {"error_rate_pct": "0.9"}})
     assert breach.status_code == 202, breach.text
     await watch_until(example, bonus_id, lambda v: v["stage"] == "clawed_back", "clawed back")
-    [note] = await get(stack, f"/v1/customers/{example.customer['id']}/credit-notes")
+    [note] = (await get(stack, f"/v1/customers/{example.customer['id']}/credit-notes"))["items"]
     await all_delivered(stack, note["id"], 4)  # operators, client_ap, customer's and bonus's
 
     bonus_line = next(line for line in invoice["lines"] if line["run_id"] == bonus.json()["run_id"])
