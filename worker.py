@@ -24,7 +24,7 @@ from activities.run_ends import RunEndActivities
 from activities.sla_periods import SlaPeriodActivities
 from activities.step_log import StepLog
 from activities.time_periods import TimePeriodActivities
-from activities.time_sign_offs import TimesheetActivities
+from activities.time_sign_offs import TimesheetActivities, TimesheetStarts
 from config import Settings
 from services.delivery import DeliveryConfig
 from services.notices import LinkSigning
@@ -140,6 +140,7 @@ def build_worker(
             ReconcileActivities(session_factory, client, task_queue).reconcile,
             *TimePeriodActivities(session_factory, notifier).all(),
             *TimesheetActivities(session_factory, notifier).all(),
+            TimesheetStarts(client, task_queue).start_timesheet_sign_off,
             *SlaPeriodActivities(session_factory).all(),
             *DeliveryActivities(session_factory, config, client, task_queue).all(),
         ],

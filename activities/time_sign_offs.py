@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
+from temporalio.client import Client
 
 from activities.approval import at_, deadlines_for, load_run
 from activities.audit import run_audit
@@ -18,8 +19,22 @@ from activities.delivery import Notifier
 from activities.time_periods import close_period
 from domain.lifecycle import TERMINAL_STAGES
 from services import notices
+from services.time_sign_offs import start_sign_off
 from workflows.time_period import ClosePeriodRequest
-from workflows.time_sign_off import TimesheetResult, TimesheetStep
+from workflows.time_sign_off import TimesheetInput, TimesheetResult, TimesheetStep
+
+
+class TimesheetStarts:
+    """Starts the sign-off a close recorded. An activity rather than a child workflow: the
+    sign-off outlives its close like any run the API starts, and this is the reconciler's call
+    too (idempotent: a sign-off already started is joined)."""
+
+    def __init__(self, client: Client, task_queue: str) -> None:
+        self._client, self._task_queue = client, task_queue
+
+    @activity.defn(name="start_timesheet_sign_off")
+    async def start_timesheet_sign_off(self, sheet: TimesheetInput) -> None:
+        await start_sign_off(self._client, self._task_queue, sheet)
 
 
 class TimesheetActivities:

@@ -6,17 +6,14 @@ With ``approval: true`` on the T&M terms the close records a timesheet sign-off 
 ``TimesheetSignOff`` workflow, which bills the period once it is approved.
 """
 
-import contextlib
 from dataclasses import dataclass
 
 from temporalio import workflow
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from domain.times import iso
     from workflows.activity_calls import activity_caller
-    from workflows.time_sign_off import TimesheetInput, TimesheetSignOff, search_attributes
+    from workflows.time_sign_off import TimesheetInput
 
 _activity = activity_caller()
 # workflow.patched: a close first asks whether the timesheet needs sign-off.
@@ -84,17 +81,13 @@ class CloseTimePeriod:
 
 
 async def _start_sign_off(sheet: TimesheetInput) -> PeriodClosed:
-    """Start the sign-off (it outlives this close) unless it runs already."""
-    # Already started by an earlier close of the period (or the reconciler): nothing to do.
-    with contextlib.suppress(WorkflowAlreadyStartedError):
-        await workflow.start_child_workflow(
-            TimesheetSignOff.run,
-            sheet,
-            id=sheet.run_id,
-            parent_close_policy=ParentClosePolicy.ABANDON,
-            search_attributes=search_attributes(sheet),
-            static_summary=f"timesheet sign-off {sheet.period} of {sheet.engagement_name}",
-        )
+    """Start the sign-off (it outlives this close; one already started is joined)."""
+    await _activity(
+        "start_timesheet_sign_off",
+        sheet,
+        None,
+        f"start the timesheet sign-off of {sheet.period}",
+    )
     return PeriodClosed(
         engagement_id=sheet.engagement_id,
         period=sheet.period,

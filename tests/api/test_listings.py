@@ -1,5 +1,7 @@
-"""Admin lists: runs, engagements and customers, filtered and paged with an opaque cursor."""
+"""Lists: the admin's runs, engagements and customers, filtered; and every list of the API paged
+with an opaque cursor in one shape, ``{items, next_cursor}``."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
@@ -85,7 +87,46 @@ async def test_lists_are_for_the_admin_only(example: Example):
         assert_problem(response, 403)
 
 
+async def test_an_audit_trail_pages_in_chain_order_each_event_once(example: Example):
+    run_id = (await example.trigger("phase-1")).json()["run_id"]
+    await example.wait_for_stage(run_id, "awaiting_approval")
+    path = f"/v1/engagements/{example.engagement['id']}/audit"
+    whole = (await example.stack.get(f"{path}?limit=200")).json()
+    assert whole["next_cursor"] is None and len(whole["items"]) > 3
+
+    paged = [e["seq"] for page in await pages(example.stack, path, 2) for e in page]
+    assert paged == [e["seq"] for e in whole["items"]] == sorted(paged)
+
+
+async def test_notifications_page_with_the_same_opaque_cursor_as_every_list(example: Example):
+    run_id = (await example.trigger("phase-1")).json()["run_id"]
+    await example.wait_for_stage(run_id, "awaiting_approval")
+    path = f"/v1/notifications?run_id={run_id}"
+    for _ in range(200):  # the approval requests are written just after the stage is
+        if len((await example.stack.get(path)).json()["items"]) >= 2:
+            break
+        await asyncio.sleep(0.05)
+    ids = [n["id"] for page in await pages(example.stack, path, 1) for n in page]
+    assert len(ids) >= 2 and ids == sorted(set(ids))
+
+
+async def test_every_list_of_a_customer_engagement_or_milestone_answers_in_pages(example: Example):
+    customer, engagement = example.customer["id"], example.engagement["id"]
+    milestone = example.milestone("phase-1")
+    for path in (
+        f"/v1/customers/{customer}/invoices",
+        f"/v1/customers/{customer}/credit-notes",
+        f"/v1/engagements/{engagement}/audit",
+        f"/v1/milestones/{milestone}/audit",
+        f"/v1/engagements/{engagement}/change-orders",
+        f"/v1/engagements/{engagement}/sources",
+        f"/v1/engagements/{engagement}/trigger-urls",
+    ):
+        assert await pages(example.stack, path, 200), path
+
+
 async def test_a_cursor_or_span_the_api_did_not_issue_is_refused(stack: Stack):
     assert_problem(await stack.get("/v1/customers?cursor=not-a-cursor"), 422, "cursor")
+    assert_problem(await stack.get("/v1/notifications?cursor=WyJ4Il0="), 422, "cursor")
     assert_problem(await stack.get("/v1/runs?older_than=three-days"), 422, "older_than")
     assert_problem(await stack.get("/v1/runs?limit=0"), 422, "limit")

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from api.app import create_app
-from api.models import ApiModel, Page
+from api.models import ApiModel, Page, example_of
 from config import Settings
 
 REF = "#/components/schemas/"
@@ -166,3 +166,19 @@ def test_a_route_added_without_a_model_or_field_docs_is_caught(tmp_path: Any):
         "_Half.name: no description and no example",
         "_Undescribed.name: no description and no example",
     ]
+
+
+def _response_models() -> list[type[ApiModel]]:
+    found, todo = [], list(ApiModel.__subclasses__())
+    while todo:
+        model = todo.pop()
+        todo += model.__subclasses__()
+        if model.__module__.startswith("api.models") and "[" not in model.__name__:
+            found.append(model)
+    return found
+
+
+@pytest.mark.parametrize("model", _response_models(), ids=lambda m: m.__name__)
+def test_each_models_example_is_a_valid_body_of_it(model: type[ApiModel]):
+    example = example_of(model)
+    assert model.model_validate(example).model_dump(by_alias=True, exclude_unset=True) == example

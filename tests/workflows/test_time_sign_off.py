@@ -2,13 +2,10 @@
 activities, on both databases: a month's close starts the dual sign-off and its lines post only
 once both roles approve, the monthly close leaves a rejected timesheet to an admin, and a bonus
 whose deadline a client's delay moved still qualifies after the original deadline has passed.
-
-Time is not skipped once a sign-off has started: here skipping after the close started its
-(abandoned) child timed out on the test server. Its timers (deemed acceptance, expiry) are the
-shared ``Approval``'s, tested on milestone runs."""
+A silent client is deemed to accept a timesheet as it would a milestone."""
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
@@ -83,6 +80,39 @@ async def test_a_timesheet_bills_only_once_both_roles_sign_it_off(
         assert [(line.kind, line.amount_minor) for line in lines] == [
             ("time_and_materials", 160_000)
         ]
+
+
+async def test_a_timesheet_the_client_leaves_unanswered_is_deemed_accepted_and_bills(
+    harness: Harness,
+):
+    harness.engage(time_and_materials={**TERMS, "approval": True})
+    eng = harness.engagement["id"]
+    with harness.sessions() as session:
+        post_entries(session, ADMIN, eng, [work("a", "2025-10-01", "2")])  # 40,000
+    await start_close(
+        harness.env.client, harness.task_queue, ClosePeriodInput(eng, "2025-10", "admin")
+    )
+    close = harness.env.client.get_workflow_handle_for(
+        CloseTimePeriod.run, f"time-period:{eng}:2025-10"
+    )
+    sheet = harness.env.client.get_workflow_handle_for(
+        TimesheetSignOff.run, (await close.result()).sign_off_run_id
+    )
+    status = await harness.wait_for_stage(sheet, "awaiting_approval")
+    await harness.decide(sheet, "delivery_lead", "lead")
+
+    deemed_at = datetime.fromisoformat(status.deadlines["deemed_acceptance_at"])
+    await harness.skip(deemed_at - await harness.env.get_current_time() + timedelta(minutes=1))
+    result = await harness.finish(sheet)
+
+    assert result.stage == "billed"
+    assert [(d.role, d.via) for d in result.decisions] == [
+        ("delivery_lead", "approver"),
+        ("client_ap", "deemed"),
+    ]
+    with harness.sessions() as session:
+        period = session.get_one(TimePeriod, (eng, "2025-10"))
+        assert (period.status, period.invoice_id) == ("closed", result.invoice_id)
 
 
 async def test_a_bonus_due_before_the_client_delayed_it_qualifies_on_its_moved_deadline(
