@@ -146,6 +146,9 @@ async def serve_stack(
             evidence_max_bytes=64 * 1024,
             link_secret=secrets.token_urlsafe(32) if link_secret is None else link_secret,
             trusted_proxies=trusted_proxies,
+            # The test process serves the API, the worker and the test on one loop of a busy
+            # 2-core machine: a run may take longer than production's 10 s to answer.
+            update_patience_seconds=30,
         )
         engine = make_engine(url)
         sessions = make_session_factory(engine)
