@@ -3,8 +3,9 @@
 Applying happens in one transaction under the engagement's row lock: the change set is checked
 again against the milestones as they are now (a milestone triggered or billed since the proposal
 makes the order ``conflicted`` and changes nothing), then milestones are updated, added or marked
-removed, the engagement's version is bumped and its new terms are kept as that version. Each
-activity finds its earlier effect on a retry (the order is no longer ``proposed``).
+removed, new T&M terms kept with the open months repriced (``services.time_term_changes``), the
+engagement's version is bumped and its new terms are kept as that version. Each activity finds
+its earlier effect on a retry (the order is no longer ``proposed``).
 """
 
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from services import notices
 from services.change_orders import milestone_states
 from services.engagements import add_milestones, record_version
 from services.inputs import MilestoneIn
+from services.time_term_changes import apply_terms_change, lock_time_terms, plan_terms_change
 from workflows.contracts import ChangeOrderInput, ChangeOrderResult, ChangeOrderStep
 
 # Change-order fields → the milestone column each one sets.
@@ -82,7 +84,10 @@ class ChangeOrderActivities:
     @activity.defn(name="apply_change_order")
     def apply_change_order(self, req: ChangeOrderStep) -> ChangeOrderResult:
         order = req.change_order
+        terms_change = order.changes.get("time_and_materials")
         with self._sessions.begin() as session:
+            if terms_change is not None:  # terms and open months first, as posting time does
+                lock_time_terms(session, order.engagement_id)
             # Milestones before the engagement: the order billing and audit appends lock them in.
             milestones = {
                 m.key: m
@@ -99,9 +104,15 @@ class ChangeOrderActivities:
             if row.status != "proposed":  # a retry after the work committed
                 return ChangeOrderResult(row.status, row.version, row.detail)
             conflicts = _conflicts(session, engagement, order, milestones)
+            plan = None
+            if not conflicts and terms_change is not None:
+                plan = plan_terms_change(session, engagement, terms_change)
+                conflicts = [r.message for r in plan.refusals]
             if conflicts:
                 return _close(session, order, row, "conflicted", "; ".join(conflicts), req.at)
             data = _apply(session, engagement, order.changes, milestones)
+            if plan is not None:
+                data["time_and_materials"] = apply_terms_change(session, engagement, plan)
             engagement.version += 1
             record_version(session, engagement, order.change_order_id)
             row.version = engagement.version

@@ -6,7 +6,8 @@ and must leave a dependency graph without unknown or cyclic edges. The API check
 approval time, so a milestone that was triggered or billed meanwhile is never rewritten.
 
 ``changes`` is the JSON form the API stores: ``{"update": [{"milestone": key, <field>: value}],
-"add": [{"key": ..., "depends_on": [{"milestone": key}], ...}], "remove": [key, ...]}``.
+"add": [{"key": ..., "depends_on": [{"milestone": key}], ...}], "remove": [key, ...]}``, and
+optionally ``"time_and_materials"``: new T&M terms, which ``services.time_term_changes`` checks.
 """
 
 from collections.abc import Mapping, Sequence
@@ -66,7 +67,7 @@ def check_changes(
     updates: list[Mapping[str, Any]] = list(changes.get("update") or [])
     adds: list[Mapping[str, Any]] = list(changes.get("add") or [])
     removes: list[str] = list(changes.get("remove") or [])
-    if not (updates or adds or removes):
+    if not (updates or adds or removes or changes.get("time_and_materials")):
         return [Refusal(INVALID, "changes", "a change order needs at least one change")]
     by_key = {m.key: m for m in milestones}
     refusals = _touched(by_key, updates, removes)

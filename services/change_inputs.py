@@ -14,6 +14,7 @@ from pydantic_core import PydanticCustomError
 
 from services.fields import Id, Ids, MinorAmount, Name, Strict
 from services.inputs import CriterionIn, DependencyIn, MilestoneIn
+from services.time_inputs import TimeTermsChangeIn
 
 
 class WaiverIn(Strict):
@@ -86,13 +87,21 @@ class ChangesIn(Strict):
     update: list[MilestoneChangeIn] = Field(default=[], max_length=100)
     add: list[MilestoneIn] = Field(default=[], max_length=100)
     remove: Ids = []
+    time_and_materials: TimeTermsChangeIn | None = Field(
+        default=None,
+        description="New time-and-materials terms (the fields given replace the engagement's); "
+        "on an engagement without T&M, with a rate_card, they add T&M.",
+    )
 
     def as_changes(self) -> dict[str, Any]:
-        return {
+        changes: dict[str, Any] = {
             "update": [u.as_change() for u in self.update],
             "add": [m.model_dump(mode="json", exclude_unset=True) for m in self.add],
             "remove": list(self.remove),
         }
+        if self.time_and_materials is not None:
+            changes["time_and_materials"] = self.time_and_materials.as_change()
+        return changes
 
 
 class ChangeOrderIn(Strict):

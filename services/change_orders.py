@@ -1,4 +1,5 @@
-"""Change orders: proposed changes to an engagement's unbilled milestones, under dual sign-off.
+"""Change orders: proposed changes to an engagement's unbilled milestones and its T&M terms, under
+dual sign-off.
 
 A proposal is checked against the milestones as they are, recorded (change order, its runs row,
 audit event) in one commit, and handed to a ``ChangeOrderApproval`` workflow by
@@ -8,6 +9,7 @@ changes only when both roles approve (``activities.change_orders``), and then as
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,6 +33,7 @@ from services.change_inputs import ChangeOrderIn, ChangesIn
 from services.engagements import approval_policy
 from services.errors import Problem
 from services.open_runs import open_milestone_runs
+from services.time_term_changes import plan_terms_change
 from workflows import search_attributes as sa
 from workflows.change_order import ChangeOrderApproval
 from workflows.contracts import ChangeOrderInput, RunStatus
@@ -81,6 +84,7 @@ def propose(session: Session, caller: Caller, engagement_id: str, body: ChangeOr
     refuse(
         check_changes(milestone_states(session, milestones), changes)
         + _success_fee_terms(body.changes, engagement.currency)
+        + _time_terms(session, engagement, changes)
     )
 
     order_id = new_id("co")
@@ -187,6 +191,12 @@ def _success_fee_terms(changes: ChangesIn, currency: str) -> list[Refusal]:
             except InvalidSuccessFee as exc:
                 refusals.append(Refusal(INVALID, f"changes.add.{i}.success_fee", str(exc)))
     return refusals
+
+
+def _time_terms(session: Session, engagement: Engagement, changes: dict[str, Any]) -> list[Refusal]:
+    if "time_and_materials" not in changes:
+        return []
+    return plan_terms_change(session, engagement, changes["time_and_materials"]).refusals
 
 
 async def start_change_order(

@@ -58,7 +58,13 @@ def open_time_engagement(session: Session, caller: Caller, engagement_id: str) -
         raise Problem(
             403, "forbidden", "Forbidden", "Time is posted with the admin or an integration token."
         )
-    terms = session.get(TimeTerms, engagement.id)
+    # Shared lock: a change order replacing the terms waits for this post, or it for the change.
+    terms = session.scalars(
+        select(TimeTerms)
+        .where(TimeTerms.engagement_id == engagement.id)
+        .with_for_update(read=True)
+        .execution_options(populate_existing=True)
+    ).first()
     if terms is None:
         raise Problem(
             409,

@@ -2,7 +2,7 @@
 against them. Every amount, text and list is bounded, so nothing accepted can fail later."""
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StrictBool, StrictInt, model_validator
 from pydantic_core import PydanticCustomError
@@ -23,6 +23,8 @@ MAX_ADVISORY_RATE_MINOR = MAX_AMOUNT_MINOR // 1000
 
 RateMinor = Annotated[StrictInt, Field(ge=0, le=MAX_RATE_MINOR)]
 TmRole = Annotated[str, Field(strict=True, min_length=1, max_length=MAX_TM_ROLE_CHARS)]
+AdvisoryRateMinor = Annotated[StrictInt, Field(ge=0, le=MAX_ADVISORY_RATE_MINOR)]
+DelayGrace = Annotated[StrictInt, Field(ge=0, le=MAX_DELAY_GRACE)]
 ExternalId = Annotated[str, Field(strict=True, min_length=1, max_length=200)]
 Hours = Annotated[str, Field(strict=True, max_length=8), checked_by(parse_hours, "hours")]
 
@@ -54,13 +56,11 @@ class TimeAndMaterialsIn(Strict):
         description="Each month's timesheet goes through the engagement's sign-off before it "
         "bills.",
     )
-    advisory_rate_minor: Annotated[StrictInt, Field(ge=0, le=MAX_ADVISORY_RATE_MINOR)] | None = (
-        Field(
-            default=None,
-            description="Per business day of client-caused delay (dependency_delay entries).",
-        )
+    advisory_rate_minor: AdvisoryRateMinor | None = Field(
+        default=None,
+        description="Per business day of client-caused delay (dependency_delay entries).",
     )
-    delay_grace: Annotated[StrictInt, Field(ge=0, le=MAX_DELAY_GRACE)] | None = Field(
+    delay_grace: DelayGrace | None = Field(
         default=None,
         description="Business days of delay on a milestone beyond which its deadlines move "
         "day-for-day; omitted: delays never move a deadline.",
@@ -86,6 +86,41 @@ class TimeAndMaterialsIn(Strict):
                     "minimum", f"minimum_minor {self.minimum_minor} is above {name} {cap}"
                 )
         return self
+
+
+class TimeTermsChangeIn(Strict):
+    """A change order's new T&M terms: the fields given replace the engagement's, those left
+    out keep theirs; ``null`` clears a cap, the floor, the advisory rate or the grace.
+    ``rate_card`` replaces the whole card. The terms they make are checked as at creation."""
+
+    rate_card: list[RateIn] | None = Field(default=None, min_length=1, max_length=200)
+    not_to_exceed_minor: MinorAmount | None = None
+    period_cap_minor: MinorAmount | None = None
+    minimum_minor: MinorAmount | None = None
+    retention: StrictBool | None = None
+    approval: StrictBool | None = None
+    advisory_rate_minor: AdvisoryRateMinor | None = None
+    delay_grace: DelayGrace | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> "TimeTermsChangeIn":
+        if not self.model_fields_set:
+            raise PydanticCustomError("changes", "nothing to change in time_and_materials")
+        nulls = sorted(
+            f
+            for f in self.model_fields_set & {"rate_card", "retention", "approval"}
+            if getattr(self, f) is None
+        )
+        if nulls:
+            raise PydanticCustomError(
+                "null", f"{', '.join(nulls)} may not be null (leave a field out to keep it)"
+            )
+        return self
+
+    def as_change(self) -> dict[str, Any]:
+        """Only the fields given, as JSON: what the change order stores and applies."""
+        dumped = self.model_dump(mode="json")
+        return {f: v for f, v in dumped.items() if f in self.model_fields_set}
 
 
 class TimeEntryIn(Strict):

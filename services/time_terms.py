@@ -1,5 +1,6 @@
-"""An engagement's time-and-materials terms: kept at creation, shown in its view, read as the
-domain's rate card and caps when entries are posted and periods close."""
+"""An engagement's time-and-materials terms: kept at creation (or replaced by a change order),
+shown in its view, read as the domain's rate card and caps when entries are posted and periods
+close."""
 
 from datetime import date
 from decimal import Decimal
@@ -15,27 +16,31 @@ from services.errors import invalid
 from services.time_inputs import TimeAndMaterialsIn
 
 
-def save_terms(session: Session, engagement: Engagement, body: TimeAndMaterialsIn) -> None:
+def retention_refusal(engagement: Engagement, body: TimeAndMaterialsIn) -> str | None:
+    """Why the engagement cannot keep retention on these terms' T&M; None when it can."""
     if body.retention and parse_percent(engagement.retention_percent) == 0:
-        raise invalid(
-            "time_and_materials.retention",
+        return (
             "T&M retention withholds the engagement's retention percent, which is 0: "
-            "set retention.percent or drop time_and_materials.retention",
+            "set retention.percent or drop time_and_materials.retention"
         )
-    dumped = body.model_dump(mode="json")
-    session.add(
-        TimeTerms(
-            engagement_id=engagement.id,
-            rate_card=dumped["rate_card"],
-            not_to_exceed_minor=body.not_to_exceed_minor,
-            period_cap_minor=body.period_cap_minor,
-            minimum_minor=body.minimum_minor,
-            retention=body.retention,
-            approval=body.approval,
-            advisory_rate_minor=body.advisory_rate_minor,
-            delay_grace=body.delay_grace,
-        )
-    )
+    return None
+
+
+def save_terms(session: Session, engagement: Engagement, body: TimeAndMaterialsIn) -> None:
+    """Keep the engagement's T&M terms: its first ones, or a change order's replacing them."""
+    refusal = retention_refusal(engagement, body)
+    if refusal is not None:
+        raise invalid("time_and_materials.retention", refusal)
+    terms = session.get(TimeTerms, engagement.id) or TimeTerms(engagement_id=engagement.id)
+    terms.rate_card = body.model_dump(mode="json")["rate_card"]
+    terms.not_to_exceed_minor = body.not_to_exceed_minor
+    terms.period_cap_minor = body.period_cap_minor
+    terms.minimum_minor = body.minimum_minor
+    terms.retention = body.retention
+    terms.approval = body.approval
+    terms.advisory_rate_minor = body.advisory_rate_minor
+    terms.delay_grace = body.delay_grace
+    session.add(terms)
 
 
 def terms_view(session: Session, engagement_id: str) -> dict[str, Any] | None:
@@ -55,6 +60,11 @@ def terms_view(session: Session, engagement_id: str) -> dict[str, Any] | None:
 
 
 def rate_card(terms: TimeTerms) -> list[Rate]:
+    return rates(terms.rate_card)
+
+
+def rates(rows: list[dict[str, Any]]) -> list[Rate]:
+    """A stored (JSON) rate card as the domain's rates."""
     return [
         Rate(
             role=row["role"],
@@ -64,7 +74,7 @@ def rate_card(terms: TimeTerms) -> list[Rate]:
             else None,
             people=dict(row.get("people") or {}),
         )
-        for row in terms.rate_card
+        for row in rows
     ]
 
 

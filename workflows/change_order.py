@@ -110,6 +110,8 @@ class ChangeOrderApproval(SignOffWorkflow):
         touched = [u["milestone"] for u in changes.get("update", [])]
         touched += [a["key"] for a in changes.get("add", [])] + list(changes.get("remove", []))
         keys = ", ".join(f"`{key}`" for key in touched) or "no milestones"
+        if changes.get("time_and_materials") is not None:
+            keys += " and the time-and-materials terms"
         paragraphs = [
             f"{inp.subject.title} (`{inp.engagement_id}`, version {inp.base_version}): {keys}."
         ]

@@ -37,7 +37,7 @@ class ChangeOrder(ApiModel):
     engagement_id: str = Field(description="The engagement it changes.", examples=[ENGAGEMENT_ID])
     reason: str = Field(description="Why the change is proposed.", examples=["Scope grew"])
     changes: dict[str, Any] = Field(
-        description="The proposed changes to unbilled milestones (as proposed).",
+        description="The proposed changes to unbilled milestones and the T&M terms (as proposed).",
         examples=[{"milestones": [{"key": "golive", "fee_minor": 1500000}]}],
     )
     status: str = Field(
