@@ -34,6 +34,11 @@ def test_a_change_order_without_changes_is_invalid() -> None:
     ]
 
 
+def test_new_time_and_materials_terms_alone_are_a_change_that_touches_no_milestone() -> None:
+    changes = {"update": [], "add": [], "remove": [], "time_and_materials": {"retention": True}}
+    assert check_changes(PHASES, changes) == []
+
+
 def test_an_unknown_milestone_is_invalid_and_named() -> None:
     assert check_changes(PHASES, update("phase-9", fee_minor=1)) == [
         Refusal(INVALID, "changes.update.0.milestone", "unknown milestone 'phase-9'")
