@@ -1,70 +1,57 @@
-"""One admin's HTTP client of the API; a refusal is printed plainly and ends the command."""
+"""One admin's client of the API (``tollgate_client.Tollgate``); a refusal is printed plainly
+and ends the command."""
 
-import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
-from urllib.parse import quote
+from typing import Any, NoReturn, TypeVar
 
 import httpx
 import typer
+from pydantic import BaseModel
 
+from api.models import Page
 from config import Settings
+from tollgate_client import ProblemError, Tollgate
+from tollgate_client.calls import Call
 
-MAX_PAGE = 200  # the API's largest page
+T = TypeVar("T")
+Item = TypeVar("Item", bound=BaseModel)
 
 
-class Api:
+class Api(Tollgate):
+    """``Tollgate`` for a command: the URL and admin token from the settings; a refusal or an
+    unreachable API ends the command with a sentence on stderr, never a traceback."""
+
     def __init__(self, settings: Settings | None = None) -> None:
         settings = settings or Settings()
-        self.base_url = (settings.api_url or settings.public_url).rstrip("/")
-        self._token = settings.admin_token or _dev_token(Path(settings.data_dir))
-
-    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        return self._send("GET", path, params=params)
-
-    def post(self, path: str, body: dict[str, Any]) -> Any:
-        return self._send("POST", path, json=body)
-
-    def pages(
-        self, path: str, params: dict[str, Any], limit: int = sys.maxsize
-    ) -> tuple[list[Any], str | None]:
-        """Up to ``limit`` items (default: all) of a list: every list answers in pages
-        (``{items, next_cursor}``); returns them with the cursor to go on from."""
-        items: list[Any] = []
-        cursor = None
-        while len(items) < limit:
-            page_params = {**params, "limit": min(limit - len(items), MAX_PAGE)}
-            if cursor is not None:
-                page_params["cursor"] = cursor
-            page = self.get(path, page_params)
-            items += page["items"]
-            cursor = page["next_cursor"]
-            if cursor is None:
-                break
-        return items, cursor
-
-    def _send(self, method: str, path: str, **kwargs: Any) -> Any:
-        if not self._token:
+        token = settings.admin_token or _dev_token(Path(settings.data_dir))
+        if not token:
             fail("no admin token: set TOLLGATE_ADMIN_TOKEN")
-        headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
+        super().__init__(settings.api_url or settings.public_url, token)
+
+    def send(self, call: Call[T]) -> T:
         try:
-            response = httpx.request(
-                method, self.base_url + path, headers=headers, timeout=30, **kwargs
-            )
+            return super().send(call)
+        except ProblemError as error:
+            fail(_refusal(error))
         except httpx.HTTPError as exc:
             fail(
                 f"cannot reach the Tollgate API at {self.base_url} ({type(exc).__name__}: {exc}); "
                 "is it running? Set TOLLGATE_API_URL to point elsewhere."
             )
-        if response.is_success:
-            return response.json()
-        fail(_refusal(response))
+
+    def collect(
+        self, list_call: Callable[..., Page[Item]], limit: int = sys.maxsize, **params: Any
+    ) -> tuple[list[Item], str | None]:
+        """Up to ``limit`` items (default: all) of a list, with the cursor to go on from."""
+        pages = list(self.pages(list_call, limit=limit, **params))
+        return [item for page in pages for item in page.items], pages[-1].next_cursor
 
 
-def segment(value: str) -> str:
-    """An id as one path segment (run ids hold ``:``, which a path may carry as it is)."""
-    return quote(value, safe=":")
+def plain(body: BaseModel) -> Any:
+    """A model as the JSON the API sent (keys it left out stay out)."""
+    return body.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
 def fail(message: str) -> NoReturn:
@@ -72,17 +59,11 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-def _refusal(response: httpx.Response) -> str:
-    """A problem+json body as a sentence or two; anything else as its status and first words."""
-    try:
-        problem = response.json()
-    except json.JSONDecodeError:
-        problem = None
-    if not isinstance(problem, dict) or "title" not in problem:
-        return f"HTTP {response.status_code}: {response.text[:300]}"
-    text = f"{response.status_code} {problem['title']}: {problem.get('detail', '')}".rstrip(": ")
-    for error in problem.get("errors") or []:
-        text += f"\n  {error.get('field', '?')}: {error.get('message', '')}"
+def _refusal(error: ProblemError) -> str:
+    """A problem as a sentence or two: status, title, detail, then each field refused."""
+    text = str(error)
+    for field in error.errors:
+        text += f"\n  {field.field}: {field.message}"
     return text
 
 

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from tollgate_cli.api_client import Api, fail, segment
+from tollgate_cli.api_client import Api, fail, plain
 from tollgate_cli.output import console, print_json
 
 app = typer.Typer(help="The hash-chained audit trail.")
@@ -16,15 +16,15 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> None:
     """Recompute the chain; exits 1 when an event was altered, removed or inserted."""
-    check = Api().get(f"/v1/engagements/{segment(engagement)}/audit/verify")
+    check = Api().verify_audit(engagement)
     if as_json:
-        print_json(check)
-        if not check["ok"]:
+        print_json(plain(check))
+        if not check.ok:
             raise typer.Exit(1)
         return
-    if not check["ok"]:
+    if not check.ok:
         fail(
-            f"the audit chain of {engagement} is broken at event {check['first_bad_seq']} "
-            f"({check['events']} events)"
+            f"the audit chain of {engagement} is broken at event {check.first_bad_seq} "
+            f"({check.events} events)"
         )
-    console.print(f"The audit chain of {engagement} verifies: {check['events']} events.")
+    console.print(f"The audit chain of {engagement} verifies: {check.events} events.")

@@ -1,10 +1,10 @@
 """``tollgate notifications list | redeliver``: find notices that were not delivered, resend."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from tollgate_cli.api_client import Api
+from tollgate_cli.api_client import Api, plain
 from tollgate_cli.output import age, console, print_json, table
 
 app = typer.Typer(help="Notifications (email, webhooks): find the undelivered, redeliver.")
@@ -22,23 +22,25 @@ def list_notifications(
     as_json: JsonOption = False,
 ) -> None:
     """Notifications, oldest first."""
-    params: dict[str, Any] = {k: v for k, v in {"status": status, "run_id": run}.items() if v}
-    items, cursor = Api().pages("/v1/notifications", params, limit)
+    api = Api()
+    items, cursor = api.collect(
+        api.list_notifications, limit, status=status or None, run_id=run or None
+    )
     if as_json:
-        print_json({"items": items, "next_cursor": cursor})
+        print_json({"items": [plain(n) for n in items], "next_cursor": cursor})
         return
     columns = ["id", "kind", "run", "channel", "to", "status", "attempts", "created", "last error"]
     rows = [
         [
-            n["id"],
-            n["kind"],
-            n["run_id"],
-            n["channel"],
-            n["address"] or n["recipient_id"],
-            n["status"],
-            n["attempts"],
-            age(n["created_at"]),
-            n["last_error"],
+            n.id,
+            n.kind,
+            n.run_id,
+            n.channel,
+            n.address or n.recipient_id,
+            n.status,
+            n.attempts,
+            age(n.created_at),
+            n.last_error,
         ]
         for n in items
     ]
@@ -53,8 +55,8 @@ def redeliver(
     as_json: JsonOption = False,
 ) -> None:
     """Send a dead notification again, with a fresh set of attempts (the API refuses others)."""
-    notice = Api().post(f"/v1/notifications/{notification_id}/redeliver", {})
+    notice = Api().redeliver_notification(notification_id)
     if as_json:
-        print_json(notice)
+        print_json(plain(notice))
         return
-    console.print(f"Notification {notice['id']} ({notice['kind']}): {notice['delivery']}.")
+    console.print(f"Notification {notice.id} ({notice.kind}): {notice.delivery}.")

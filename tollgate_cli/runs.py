@@ -6,8 +6,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Group
 
+from api.models import AuditEvent, RunStatus
 from domain.money import format_minor
-from tollgate_cli.api_client import Api, segment
+from tollgate_cli.api_client import Api, plain
 from tollgate_cli.output import age, console, print_json, table
 
 app = typer.Typer(help="Find, read and cancel runs (milestone runs, close-outs, change orders).")
@@ -41,25 +42,27 @@ def list_runs(
     as_json: JsonOption = False,
 ) -> None:
     """Runs, oldest first: e.g. --stage awaiting_approval --older-than 3d."""
-    params: dict[str, Any] = {
-        "stage": stage,
-        "engagement_id": engagement,
-        "milestone_id": milestone,
-        "older_than": iso_span(older_than) if older_than else None,
-    }
-    params = {k: v for k, v in params.items() if v is not None}
-    items, cursor = Api().pages("/v1/runs", params, limit)
+    age_span = iso_span(older_than) if older_than else None
+    api = Api()
+    items, cursor = api.collect(
+        api.list_runs,
+        limit,
+        stage=stage,
+        engagement_id=engagement,
+        milestone_id=milestone,
+        older_than=age_span,
+    )
     if as_json:
-        print_json({"items": items, "next_cursor": cursor})
+        print_json({"items": [plain(r) for r in items], "next_cursor": cursor})
         return
     rows = [
         [
-            r["run_id"],
-            r["kind"],
-            r["stage"],
-            r["engagement_id"],
-            age(r["created_at"]),
-            r["outcome_detail"] or r["outcome"],
+            r.run_id,
+            r.kind,
+            r.stage,
+            r.engagement_id,
+            age(r.created_at),
+            r.outcome_detail or r.outcome,
         ]
         for r in items
     ]
@@ -76,44 +79,43 @@ def show(
 ) -> None:
     """A run's status, decisions, deadlines and the tail of its audit trail."""
     api = Api()
-    run = api.get(f"/v1/runs/{segment(run_id)}")
-    engagement = segment(run["engagement_id"])
-    trail, _ = api.pages(f"/v1/engagements/{engagement}/audit", {})
-    events = [e for e in trail if e["run_id"] == run_id]
+    run = api.get_run(run_id)
+    engagement = run.engagement_id or ""
+    trail = list(api.items(api.engagement_audit, engagement)) if engagement else []
+    events = [e for e in trail if e.run_id == run_id]
     tail = events[-audit:] if audit else []
     if as_json:
-        print_json({"run": run, "audit": tail})
+        print_json({"run": plain(run), "audit": [plain(e) for e in tail]})
         return
-    currency = api.get(f"/v1/engagements/{engagement}")["currency"]
+    currency = api.get_engagement(engagement).currency if engagement else ""
     console.print(Group(*_run_tables(run, currency, tail)))
 
 
-def _run_tables(run: dict[str, Any], currency: str, tail: list[dict[str, Any]]) -> list[Any]:
-    amounts = run.get("amounts") or {}
+def _run_tables(run: RunStatus, currency: str, tail: list[AuditEvent]) -> list[Any]:
+    amounts = run.amounts.model_dump() if run.amounts else {}
     money = ", ".join(
         f"{name.removesuffix('_minor')} {format_minor(value, currency)} {currency}"
         for name, value in amounts.items()
     )
-    facts = [
-        ["stage", run["stage"]],
-        ["outcome", " — ".join(x for x in (run["outcome"], run["outcome_detail"]) if x)],
-        ["kind", run.get("kind")],
-        ["engagement", run["engagement_id"]],
-        ["milestone", run.get("milestone_id")],
-        ["pending roles", ", ".join(run["pending_roles"])],
-        ["escalated roles", ", ".join(run["escalated_roles"])],
-        ["waiting on", ", ".join(run["waiting_on"])],
+    facts: list[list[Any]] = [
+        ["stage", run.stage],
+        ["outcome", " — ".join(x for x in (run.outcome, run.outcome_detail) if x)],
+        ["kind", run.kind],
+        ["engagement", run.engagement_id],
+        ["milestone", run.milestone_id],
+        ["pending roles", ", ".join(run.pending_roles)],
+        ["escalated roles", ", ".join(run.escalated_roles)],
+        ["waiting on", ", ".join(run.waiting_on)],
         ["amounts", money],
-        ["invoice", run.get("invoice_id")],
+        ["invoice", run.invoice_id],
     ]
     decisions = [
-        [d["role"], d["decision"], d["via"], d["principal_id"], d["at"], d["comment"]]
-        for d in run["decisions"]
+        [d.role, d.decision, d.via, d.principal_id, d.at, d.comment] for d in run.decisions
     ]
-    deadlines = [[name, at, age(at)] for name, at in run["deadlines"].items() if at]
-    events = [[e["seq"], e["at"], e["kind"], e["actor"]] for e in tail]
+    deadlines = [[name, at, age(at)] for name, at in run.deadlines.items() if at]
+    events = [[e.seq, e.at, e.kind, e.actor] for e in tail]
     return [
-        table(f"Run {run['run_id']}", ["", ""], [f for f in facts if f[1]]),
+        table(f"Run {run.run_id}", ["", ""], [f for f in facts if f[1]]),
         table("Decisions", ["role", "decision", "via", "by", "at", "comment"], decisions),
         table("Deadlines", ["deadline", "at", "when"], deadlines),
         table(f"Audit (last {len(tail)})", ["seq", "at", "event", "actor"], events),
@@ -127,8 +129,8 @@ def cancel(
     as_json: JsonOption = False,
 ) -> None:
     """End a run as cancelled; it releases what it held. Past sign-off the API refuses (409)."""
-    run = Api().post(f"/v1/runs/{segment(run_id)}/cancel", {"reason": reason})
+    run = Api().cancel_run(run_id, reason)
     if as_json:
-        print_json(run)
+        print_json(plain(run))
         return
-    console.print(f"Run {run['run_id']} is {run['stage']}: {run['outcome_detail']}")
+    console.print(f"Run {run.run_id} is {run.stage}: {run.outcome_detail}")
