@@ -4,7 +4,6 @@ API's own response models, so a route that drifts from its model fails here."""
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
@@ -52,7 +51,7 @@ class Migration:
 
 
 @pytest.fixture
-async def migration(stack: Stack) -> AsyncIterator[Migration]:
+async def migration(stack: Stack) -> Migration:
     tollgate = AsyncTollgate(str(stack.http.base_url), stack.admin_token, http=stack.http)
     people = {
         name: await tollgate.create_principal(name, f"{name}@example.com")
@@ -62,7 +61,7 @@ async def migration(stack: Stack) -> AsyncIterator[Migration]:
     engagement = await tollgate.create_engagement(
         platform_migration(customer.id, *(people[name].id for name in people))
     )
-    yield Migration(tollgate, people, customer, engagement)
+    return Migration(tollgate, people, customer, engagement)
 
 
 async def test_phase_one_signed_off_by_both_roles_is_invoiced_with_retention_and_evidence(
