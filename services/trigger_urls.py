@@ -149,16 +149,6 @@ def _milestone(session: Session, engagement_id: str, key_or_id: str) -> Mileston
     raise invalid("milestone", f"engagement {engagement_id} has no milestone {key_or_id}")
 
 
-def listing(session: Session, caller: Caller, engagement_id: str) -> list[TriggerUrl]:
-    engagement = load_engagement(session, engagement_id, caller)
-    query = (
-        select(TriggerUrl)
-        .where(TriggerUrl.engagement_id == engagement.id)
-        .order_by(TriggerUrl.created_at, TriggerUrl.id)
-    )
-    return list(session.scalars(query))
-
-
 def revoke(session: Session, caller: Caller, trigger_url_id: str, now: datetime) -> None:
     """Revoke at once; revoking a revoked URL changes nothing (and is not audited twice)."""
     url = session.get(TriggerUrl, trigger_url_id)
