@@ -14,7 +14,7 @@ from activities.change_orders import ChangeOrderActivities
 from activities.clawback import ClawbackActivities
 from activities.closeout import CloseoutActivities
 from activities.credit_notes import CreditNoteActivities
-from activities.delivery import DeliveryActivities, Notifier
+from activities.delivery import DeliveryActivities, FirstAttempts, Notifier
 from activities.documents import DocumentActivities
 from activities.encounters import EncounterActivities
 from activities.errors import PermanentErrors
@@ -129,7 +129,8 @@ def build_worker(
     notifier, config = Notifier(), DeliveryConfig.from_settings(settings or Settings())
     if settings is not None:
         links = LinkSigning(settings.public_url, settings.link_secret)
-        notifier = Notifier(links, client, task_queue, asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        notifier = Notifier(links, FirstAttempts(session_factory, config, client, task_queue, loop))
     # Activities use blocking SQLAlchemy sessions, so they run on a thread pool.
     return Worker(
         client,

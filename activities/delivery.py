@@ -1,38 +1,52 @@
 """Delivery as activities: one attempt at a notification, and the sweep that starts deliveries
-a lost start left behind. ``Notifier`` is how the other activities queue notices and start
-their delivery once the transaction that wrote them has committed."""
+a lost start left behind. ``Notifier`` is how the other activities queue notices and send them
+once the transaction that wrote them has committed."""
 
 import asyncio
+import logging
+from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
 
-from services.delivery import DeliveryConfig, deliver, start_deliveries, sweep
+from services.delivery import DeliveryConfig, DeliveryStatus, deliver, start_deliveries, sweep
 from services.notices import LinkSigning, Notice, Recipient, queue
 from workflows.delivery import Attempted
 
-# How long an activity waits for Temporal to accept the delivery workflows it starts.
-START_TIMEOUT_SECONDS = 10
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FirstAttempts:
+    """Where ``Notifier.started`` sends from: the worker's loop, database and settings."""
+
+    sessions: sessionmaker[Session]
+    config: DeliveryConfig
+    client: Client
+    task_queue: str
+    loop: asyncio.AbstractEventLoop
 
 
 class Notifier:
-    """Queues notices in an activity's transaction; ``started`` hands their rows to delivery.
+    """Queues notices in an activity's transaction; ``started`` sends their committed rows.
 
-    Without a client (tests of single activities, a worker built without settings) the rows are
-    only written, and the sweep starts their delivery."""
+    Each row's first attempt is made at once on the worker's event loop, not by a workflow of
+    its own: most notices go through on the first try, and a workflow per notice was most of
+    the Temporal work a billed run cost. A row whose first attempt fails gets its
+    ``DeliverNotification`` workflow, which waits out the back-off and tries again; a row whose
+    attempt never finished (the worker stopped) is found by the sweep, so each is still sent
+    at least once. The activity does not wait for the send.
 
-    def __init__(
-        self,
-        links: LinkSigning | None = None,
-        client: Client | None = None,
-        task_queue: str = "",
-        loop: asyncio.AbstractEventLoop | None = None,
-    ) -> None:
-        self.links, self._client, self._task_queue, self._loop = links, client, task_queue, loop
+    Without ``sending`` (tests of single activities, a worker built without settings) the rows
+    are only written, and the sweep starts their delivery."""
+
+    def __init__(self, links: LinkSigning | None = None, sending: FirstAttempts | None = None):
+        self.links, self._sending = links, sending
+        self._in_flight: set[Future[None]] = set()
 
     def queue(
         self, session: Session, notice: Notice, to: list[Recipient], *, operators: bool = False
@@ -40,15 +54,25 @@ class Notifier:
         return queue(session, notice, to, self.links, operators=operators)
 
     def started(self, ids: list[int]) -> None:
-        """Start delivering rows that are committed; called from an activity's worker thread."""
-        if not ids or self._client is None or self._loop is None:
+        """Send rows that are committed; called from an activity's worker thread."""
+        if not ids or self._sending is None:
             return
-        starting = start_deliveries(self._client, self._task_queue, ids)
+        sending = asyncio.run_coroutine_threadsafe(self._first_attempts(ids), self._sending.loop)
+        self._in_flight.add(sending)
+        sending.add_done_callback(self._in_flight.discard)
+
+    async def _first_attempts(self, ids: list[int]) -> None:
+        await asyncio.gather(*(self._first_attempt(i) for i in ids))
+
+    async def _first_attempt(self, notification_id: int) -> None:
+        sending = self._sending
+        assert sending is not None
         try:
-            asyncio.run_coroutine_threadsafe(starting, self._loop).result(START_TIMEOUT_SECONDS)
-        except (RPCError, TimeoutError, RuntimeError) as exc:
-            # The rows are committed: the sweep starts them once Temporal answers again.
-            activity.logger.warning("delivery of %s left to the sweep: %s", ids, exc)
+            attempted = await deliver(sending.sessions, notification_id, sending.config)
+            if attempted.status == DeliveryStatus.PENDING:
+                await start_deliveries(sending.client, sending.task_queue, [notification_id])
+        except Exception as exc:  # the row is committed: the sweep finds it
+            log.warning("notification %s left to the sweep: %r", notification_id, exc)
 
 
 class DeliveryActivities:

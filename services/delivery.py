@@ -105,7 +105,8 @@ class Sent:
 async def deliver(
     sessions: sessionmaker[Session], notification_id: int, config: DeliveryConfig
 ) -> Attempted:
-    """One attempt at a pending notification, recorded; a delivered or dead one is left alone."""
+    """One attempt at a pending notification that is due, recorded; a delivered or dead one is
+    left alone, and one still in its back-off answers how long is left."""
     outgoing, state = await asyncio.to_thread(_load, sessions, notification_id)
     if outgoing is None:
         return state
@@ -125,6 +126,9 @@ def _load(
         state = Attempted(row.status, row.attempts)
         if row.status != DeliveryStatus.PENDING:
             return None, state
+        wait = (row.next_attempt_at - datetime.now(UTC)).total_seconds()
+        if wait > 0:  # its back-off is not over (a first attempt failed): not yet
+            return None, Attempted(row.status, row.attempts, wait)
         endpoint = session.get(WebhookEndpoint, row.recipient_id)
         return Outgoing(
             id=row.id,

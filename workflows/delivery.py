@@ -1,9 +1,11 @@
-"""Delivering one notification: an attempt, then a durable back-off, until delivered or dead.
+"""Delivering one notification whose first attempt failed: a durable back-off, then attempts
+until delivered or dead (the first attempt is the worker's own, ``activities/delivery.py``).
 
-One workflow per outbox row (id ``notify-<task queue>-<row id>``: the task queue names the
-deployment, whose database numbers the rows). Each attempt is an activity that sends
-once and records the attempt; it also decides, from the row and the settings, whether to retry
-and after how long, so the workflow only sleeps and repeats.
+One workflow per such outbox row (id ``notify-<task queue>-<row id>``: the task queue names the
+deployment, whose database numbers the rows), started by the worker or by the sweep. Each
+attempt is an activity that sends once and records the attempt — or, while the row's back-off
+is not over, answers how long is left; it decides from the row and the settings whether to
+retry and after how long, so the workflow only sleeps and repeats.
 """
 
 from dataclasses import dataclass

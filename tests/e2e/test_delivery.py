@@ -18,12 +18,14 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from services.approval_links import read
 from tests.conftest_stack import Example, Stack
 from tests.e2e.mail import Inbox, as_emailed, html_part, smtp_inbox, text_part, to
 from tests.e2e.mail_stack import serve, serve_mail_stack
+from workflows.delivery import delivery_workflow_id
 
 LINK_SECRET = "delivery-test-link-secret"
 MAX_ATTEMPTS = 3
@@ -149,6 +151,18 @@ async def wait_for_status(stack: Stack, notification_id: int, status: str) -> di
     raise AssertionError(f"notification {notification_id} never became {status}: {response.text}")
 
 
+async def delivered_by_a_workflow(stack: Stack, notification_id: int) -> bool:
+    """Whether the row needed a DeliverNotification workflow (its first attempt failed)."""
+    workflow_id = delivery_workflow_id(stack.task_queue, notification_id)
+    try:
+        await stack.temporal.get_workflow_handle(workflow_id).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
 async def test_the_approval_request_email_carries_a_signed_link_amounts_evidence_and_local_times(
     example: Example, inbox: Inbox
 ):
@@ -191,6 +205,14 @@ async def test_the_approval_request_email_carries_a_signed_link_amounts_evidence
     )
     assert "deemed accepted on" not in text_part(lead[0])  # a lead's silence never accepts
     print(f"\n[delivery figures] approval email: trigger → SMTP server in {latency * 1000:.0f} ms")
+    # Sent on the first try, straight from the worker: no workflow of its own was needed.
+    [row] = [
+        n
+        for n in await notifications(example.stack, run_id=run_id)
+        if n["recipient_id"] == client["id"] and n["kind"] == "approval_requested"
+    ]
+    await wait_for_status(example.stack, row["id"], "delivered")
+    assert not await delivered_by_a_workflow(example.stack, row["id"])
 
 
 async def test_a_webhook_that_fails_once_is_retried_with_the_same_webhook_id_and_a_valid_signature(
@@ -216,6 +238,7 @@ async def test_a_webhook_that_fails_once_is_retried_with_the_same_webhook_id_and
         ("failed", 503),
         ("delivered", 200),
     ]
+    assert await delivered_by_a_workflow(example.stack, row["id"])  # the retry's back-off
     durations = [a["duration_ms"] for a in detail["attempt_log"]]
     print(f"\n[delivery figures] flaky webhook: {len(durations)} attempts, {durations} ms each")
 
