@@ -16,6 +16,7 @@ from activities.closeout import CloseoutActivities
 from activities.credit_notes import CreditNoteActivities
 from activities.delivery import DeliveryActivities, FirstAttempts, Notifier
 from activities.documents import DocumentActivities
+from activities.encounter_sign_offs import EncounterSignOffActivities
 from activities.encounters import EncounterActivities
 from activities.errors import PermanentErrors
 from activities.milestone_run import MilestoneRunActivities
@@ -33,6 +34,7 @@ from workflows.change_order import ChangeOrderApproval
 from workflows.clawback_watch import ClawbackWatch
 from workflows.closeout import EngagementCloseout
 from workflows.delivery import DeliverNotification, SweepNotifications
+from workflows.encounter_sign_off import EncounterSignOff
 from workflows.encounters import BillEncounters
 from workflows.invoicing import FinalizeDrafts, FinalizeInvoice, IssueCreditNote
 from workflows.milestone_run import MilestoneRun
@@ -60,6 +62,7 @@ WORKFLOWS = [
     DeliverNotification,
     SweepNotifications,
     BillEncounters,
+    EncounterSignOff,
 ]
 
 
@@ -141,6 +144,7 @@ def build_worker(
             ReconcileActivities(session_factory, client, task_queue).reconcile,
             *TimePeriodActivities(session_factory, notifier).all(),
             *TimesheetActivities(session_factory, notifier).all(),
+            *EncounterSignOffActivities(session_factory, notifier).all(),
             TimesheetStarts(client, task_queue).start_timesheet_sign_off,
             *SlaPeriodActivities(session_factory).all(),
             *DeliveryActivities(session_factory, config, client, task_queue).all(),

@@ -15,6 +15,23 @@ from db.types import utcnow
 class EncounterStatus(StrEnum):
     PRICED = "priced"  # accepted and priced at the door; its batch's workflow bills it
     BILLED = "billed"  # its invoice line is posted
+    # The engagement's approval says "encounters": "sign_off": its batch awaits the dual sign-off
+    # (run ``encounters:<engagement>:<batch>:sign-off``); approved → priced, then billed.
+    PENDING_SIGN_OFF = "pending_sign_off"
+    # The sign-off ended without approval: never billed (post again under new encounter ids).
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+# The end of an encounter sign-off without approval → what its encounters become.
+NOT_SIGNED = {
+    "rejected": EncounterStatus.REJECTED,
+    "expired": EncounterStatus.EXPIRED,
+    "cancelled": EncounterStatus.CANCELLED,
+    "failed": EncounterStatus.FAILED,
+}
 
 
 class Payer(Base):

@@ -22,11 +22,19 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
 from db.audit import append_event
-from db.encounters import Encounter, EncounterBatch, EncounterStatus, FeeSchedule, Payer
+from db.encounters import (
+    NOT_SIGNED,
+    Encounter,
+    EncounterBatch,
+    EncounterStatus,
+    FeeSchedule,
+    Payer,
+)
 from db.models import Customer, Engagement, new_id
 from domain.encounter_pricing import MAX_MODIFIERS, MAX_UNITS, NotPriceable, in_effect, price
 from services.access import load_engagement
 from services.callers import Caller
+from services.encounter_sign_offs import needs_sign_off, request_sign_off
 from services.encounter_uploads import Raw, RowResult, refused
 from services.errors import Problem
 from services.fields import Strict
@@ -69,7 +77,8 @@ class _Door:
     payer: Payer | None
     versions: list[FeeSchedule]  # oldest effective date first
     dates: list[date]  # their effective dates
-    known: dict[str, tuple[str, str]]  # encounter_id → (batch id, body hash), already recorded
+    # encounter_id → (batch id, body hash, status), already recorded
+    known: dict[str, tuple[str, str, str]]
     latest_service_date: date
 
 
@@ -107,13 +116,15 @@ def _record(
         today + timedelta(days=1),  # a day's grace for time zones ahead of UTC
     )
     batch_id = new_id("encb")
+    signed = needs_sign_off(engagement)
+    status = EncounterStatus.PENDING_SIGN_OFF if signed else EncounterStatus.PRICED
     results, accepted, seen = [], [], set()
     for number, raw in enumerate(rows, start=1):
         result, encounter = _check(door, number, raw, seen)
         results.append(result)
         if encounter is not None:
             seen.add(encounter["encounter_id"])
-            accepted.append({**encounter, "batch_id": batch_id})
+            accepted.append({**encounter, "batch_id": batch_id, "status": status})
     if not accepted:
         session.rollback()
         return Upload(None, results)
@@ -131,6 +142,7 @@ def _record(
     session.add(batch)
     session.flush()
     session.execute(insert(Encounter), accepted)
+    digest = ids_digest(e["encounter_id"] for e in accepted)
     append_event(
         session,
         engagement_id=engagement.id,
@@ -143,9 +155,11 @@ def _record(
             "refused": batch.refused,
             "total_minor": batch.total_minor,
             "currency": engagement.currency,
-            "encounter_ids_sha256": ids_digest(e["encounter_id"] for e in accepted),
+            "encounter_ids_sha256": digest,
         },
     )
+    if signed:
+        request_sign_off(session, engagement, batch, digest)
     session.commit()
     return Upload(batch, results)
 
@@ -168,17 +182,21 @@ def ids_digest(encounter_ids: Iterable[str]) -> str:
     return hashlib.sha256("\n".join(sorted(encounter_ids)).encode()).hexdigest()
 
 
-def _known(session: Session, engagement_id: str, rows: list[Raw]) -> dict[str, tuple[str, str]]:
+def _known(
+    session: Session, engagement_id: str, rows: list[Raw]
+) -> dict[str, tuple[str, str, str]]:
     ids = list({r["encounter_id"] for r in rows if isinstance(r, dict) and _is_id(r)})
-    known: dict[str, tuple[str, str]] = {}
+    known: dict[str, tuple[str, str, str]] = {}
     for start in range(0, len(ids), 500):
         found = session.execute(
-            select(Encounter.encounter_id, Encounter.batch_id, Encounter.body_hash).where(
+            select(
+                Encounter.encounter_id, Encounter.batch_id, Encounter.body_hash, Encounter.status
+            ).where(
                 Encounter.engagement_id == engagement_id,
                 Encounter.encounter_id.in_(ids[start : start + 500]),
             )
         )
-        known.update({r.encounter_id: (r.batch_id, r.body_hash) for r in found})
+        known.update({r.encounter_id: (r.batch_id, r.body_hash, r.status) for r in found})
     return known
 
 
@@ -208,12 +226,14 @@ def _check(
         detail = f"encounter {row.encounter_id!r} appears earlier in this upload"
         return refused(number, row.encounter_id, 409, "duplicate-encounter", detail), None
     if row.encounter_id in door.known:
-        batch_id, known_hash = door.known[row.encounter_id]
+        batch_id, known_hash, status = door.known[row.encounter_id]
         same = "the same" if known_hash == body_hash else "different"
         detail = (
             f"encounter {row.encounter_id!r} was already accepted "
             f"(batch {batch_id}, {same} content)"
         )
+        if status in NOT_SIGNED.values():
+            detail += f" and {status} at sign-off; post it again under a new encounter_id"
         return refused(number, row.encounter_id, 409, "duplicate-encounter", detail), None
     problem = _unpriceable(door, row)
     if problem is not None:
@@ -243,7 +263,6 @@ def _check(
         "amount_minor": priced.amount_minor,
         "applied_modifiers": [list(m) for m in priced.modifiers],
         "body_hash": body_hash,
-        "status": EncounterStatus.PRICED,
     }
     return RowResult(number, row.encounter_id, 201, priced.amount_minor), encounter
 

@@ -86,6 +86,11 @@ class ApprovalIn(Strict):
         "null or 0 business days: no warning.",
     )
     calendar: CalendarIn = CalendarIn()
+    encounters: Literal["bill", "sign_off"] = Field(
+        default="bill",
+        description="bill: every accepted encounter batch bills at once; sign_off: each batch "
+        "goes through this sign-off first (one run per batch) and bills only once approved.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> "ApprovalIn":

@@ -21,6 +21,7 @@ from domain.lifecycle import (
     status_after_unbilled_end,
     transition,
 )
+from services.encounter_sign_offs import mark_not_signed
 from services.notices import Notice, NoticeKind, queue
 
 
@@ -93,6 +94,12 @@ def _release(
             status_after_unbilled_end(Decimal(milestone.accepted_percent), str(stage)),
         )
         return {"milestone_id": milestone.id, "milestone_status": milestone.status}
+    if run.kind == "encounters":  # nothing bills: the batch's encounters are marked so
+        batch_id = run.snapshot["batch_id"]
+        return {
+            "batch_id": batch_id,
+            "encounters_marked": mark_not_signed(session, batch_id, stage),
+        }
     if run.kind == "closeout":
         reopened = session.execute(
             update(Engagement)

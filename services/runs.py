@@ -28,6 +28,7 @@ from domain.money import format_minor
 from domain.times import iso
 from services.change_orders import start_change_order
 from services.closeouts import start_closeout
+from services.encounter_sign_offs import start_sign_off as start_encounter_sign_off
 from services.engagements import approval_policy
 from services.errors import Problem
 from services.time_sign_offs import start_sign_off
@@ -41,6 +42,7 @@ from workflows.contracts import (
     RunInput,
     RunStatus,
 )
+from workflows.encounter_sign_off import EncountersInput
 from workflows.milestone_run import MilestoneRun
 from workflows.time_sign_off import TimesheetInput
 
@@ -259,10 +261,16 @@ async def _start_recorded_timesheet(client: Client, task_queue: str, run: Run) -
     return await start_sign_off(client, task_queue, sheet)
 
 
+async def _start_recorded_encounters(client: Client, task_queue: str, run: Run) -> object:
+    batch = value_to_type(EncountersInput, run.snapshot)
+    return await start_encounter_sign_off(client, task_queue, batch)
+
+
 # Run kind → how the reconciler starts a run recorded but never started, from its recorded input.
 STARTERS = {
     "milestone": _start_recorded_milestone_run,
     "closeout": _start_recorded_closeout,
     "change_order": _start_recorded_change_order,
     "timesheet": _start_recorded_timesheet,
+    "encounters": _start_recorded_encounters,
 }

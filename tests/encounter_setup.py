@@ -21,9 +21,13 @@ CODE = "97110"
 
 
 def encounter_engagement(
-    sessions: sessionmaker[Session], people: dict[str, str], amount_minor: int
+    sessions: sessionmaker[Session],
+    people: dict[str, str],
+    amount_minor: int,
+    encounters: str = "bill",
 ) -> dict[str, Any]:
-    """An engagement whose customer names a new payer with one per-unit code at that amount."""
+    """An engagement whose customer names a new payer with one per-unit code at that amount;
+    ``encounters="sign_off"`` sends each batch through the engagement's sign-off first."""
     payer_id = f"p-{uuid.uuid4().hex[:10]}"
     with sessions() as session:
         terms = {"duration": "P30D"}
@@ -45,6 +49,7 @@ def encounter_engagement(
             people["lead_backup"],
             people["client_backup"],
         )
+        body["approval"]["encounters"] = encounters
         return create_engagement(EngagementIn.model_validate(body), session, ADMIN)
 
 

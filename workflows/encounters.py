@@ -60,17 +60,23 @@ class BillEncounters:
 
     @workflow.run
     async def run(self, inp: BillEncountersInput) -> BilledBatch:
-        posted = posted_minor = index = 0
-        while True:
-            request = BillChunkRequest(inp.batch_id, index, inp.chunk_size, iso(workflow.now()))
-            chunk: BilledChunk = await _activity(
-                "bill_encounter_chunk",
-                request,
-                BilledChunk,
-                f"bill encounters {index * inp.chunk_size + 1}-{(index + 1) * inp.chunk_size} "
-                f"of batch {inp.batch_id}",
-            )
-            posted, posted_minor = posted + chunk.posted, posted_minor + chunk.posted_minor
-            if chunk.remaining == 0 or chunk.posted == 0:
-                return BilledBatch(inp.batch_id, posted, posted_minor)
-            index += 1
+        return await bill_in_chunks(inp.batch_id, inp.chunk_size)
+
+
+async def bill_in_chunks(batch_id: str, chunk_size: int) -> BilledBatch:
+    """The batch's chunks, one activity each, until none is left: what ``BillEncounters`` does,
+    and what an encounter sign-off does once approved (``workflows/encounter_sign_off.py``)."""
+    posted = posted_minor = index = 0
+    while True:
+        request = BillChunkRequest(batch_id, index, chunk_size, iso(workflow.now()))
+        chunk: BilledChunk = await _activity(
+            "bill_encounter_chunk",
+            request,
+            BilledChunk,
+            f"bill encounters {index * chunk_size + 1}-{(index + 1) * chunk_size} "
+            f"of batch {batch_id}",
+        )
+        posted, posted_minor = posted + chunk.posted, posted_minor + chunk.posted_minor
+        if chunk.remaining == 0 or chunk.posted == 0:
+            return BilledBatch(batch_id, posted, posted_minor)
+        index += 1

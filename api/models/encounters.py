@@ -88,9 +88,15 @@ class BatchLinks(ApiModel):
         default=None, description="The batch's billing workflow.", examples=[BATCH_WORKFLOW]
     )
     billing: str | None = Field(
-        description="started, or pending when Temporal could not be reached "
-        "(then `POST …/encounter-batches/{id}/bill`).",
+        description="started; awaiting_sign_off when the engagement's approval says "
+        '`"encounters": "sign_off"` (it bills once approved); or pending when Temporal could '
+        "not be reached (then `POST …/encounter-batches/{id}/bill`).",
         examples=["started"],
+    )
+    sign_off_run_id: str | None = Field(
+        default=None,
+        description="With sign-off: the batch's run (GET /v1/runs/{id}, decisions there).",
+        examples=[f"encounters:{ENGAGEMENT_ID}:{BATCH_ID}:sign-off"],
     )
     batch_url: str | None = Field(
         default=None, description="Where the batch is read.", examples=[BATCH_URL]
@@ -126,6 +132,15 @@ class EncounterBatch(ApiModel):
         description="Amount billed so far, in minor units.", examples=[91981600]
     )
     invoice_ids: list[str] = Field(description="Invoices billed on.", examples=[[INVOICE_ID]])
+    status: str = Field(
+        description="awaiting_sign_off, billing, billed, or how its sign-off ended without "
+        "approval (rejected, expired, cancelled, failed: nothing billed).",
+        examples=["billed"],
+    )
+    sign_off_run_id: str | None = Field(
+        description="Its sign-off run, when the engagement signs encounters off.",
+        examples=[None],
+    )
     created_at: str = Field(description="When it was uploaded (ISO 8601).", examples=[CREATED_AT])
 
 
@@ -144,7 +159,12 @@ class Encounter(ApiModel):
     )
     unit_amount_minor: int = Field(description="The fee per unit, in minor units.", examples=[9200])
     amount_minor: int = Field(description="Its price, in minor units.", examples=[4600])
-    status: str = Field(description="priced (awaiting billing) or billed.", examples=["billed"])
+    status: str = Field(
+        description="priced (awaiting billing), billed, pending_sign_off (its batch awaits "
+        "sign-off), or rejected, expired, cancelled, failed (its batch's sign-off ended without "
+        "approval: never billed).",
+        examples=["billed"],
+    )
     invoice_id: str | None = Field(
         description="The invoice it is billed on.", examples=[INVOICE_ID]
     )

@@ -165,6 +165,9 @@ def heading(run: Run) -> str:
         return f"Close-out of {run.snapshot.get('engagement_name', run.engagement_id)}"
     if run.kind == "change_order":
         return f"Change order {run.snapshot.get('change_order_id', '')}".strip()
+    if run.kind == "encounters":
+        name = run.snapshot.get("engagement_name", run.engagement_id)
+        return f"Encounter batch {run.snapshot.get('batch_id', '')} of {name}"
     return f"{run.snapshot.get('milestone_key', '')}: {run.snapshot.get('milestone_name', '')}"
 
 
@@ -179,6 +182,12 @@ def _subject_lines(run: Run) -> list[str]:
         lines += [f"Update {u.get('milestone')}" for u in changes.get("update", [])]
         lines += [f"Add {a.get('key')}: {a.get('name', '')}" for a in changes.get("add", [])]
         return lines + [f"Remove {key}" for key in changes.get("remove", [])]
+    if run.kind == "encounters":
+        total = format_minor(snap["total_minor"], snap["currency"])
+        return [
+            f"{snap['count']} encounters, {total} {snap['currency']}, payer {snap['payer_id']}",
+            f"Encounter ids sha256 {snap['encounter_ids_sha256']}",
+        ]
     return []
 
 

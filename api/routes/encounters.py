@@ -1,17 +1,21 @@
 """Encounters: one JSON encounter, or a batch as NDJSON or CSV with an answer per row; each batch
-is billed by a ``BillEncounters`` workflow (``workflows/encounters.py``)."""
+is billed by a ``BillEncounters`` workflow (``workflows/encounters.py``), or — when the
+engagement's approval says ``"encounters": "sign_off"`` — by its ``EncounterSignOff`` once
+approved (``workflows/encounter_sign_off.py``)."""
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.converter import value_to_type
 from temporalio.service import RPCError
 
 from api.deps import CallerDep, SessionDep, SettingsDep, TemporalDep
@@ -28,10 +32,12 @@ from api.models import (
     EncounterBatch as BatchOut,
 )
 from api.problems import Problem, not_found, temporal_unreachable
-from db.encounters import Encounter, EncounterBatch, EncounterStatus
+from db.encounters import NOT_SIGNED, Encounter, EncounterBatch
 from domain.times import iso
 from services.access import load_engagement
 from services.callers import Caller
+from services.encounter_batches import batch_view
+from services.encounter_sign_offs import recorded_sign_off, start_sign_off
 from services.encounter_uploads import (
     MAX_ROWS,
     MAX_UPLOAD_BYTES,
@@ -41,6 +47,7 @@ from services.encounter_uploads import (
     parse_ndjson,
 )
 from services.encounters import Upload, check_uploader, record_upload
+from workflows.encounter_sign_off import EncountersInput
 from workflows.encounters import BillEncounters, BillEncountersInput
 
 Parser = Callable[[bytes], list[Raw]]
@@ -111,7 +118,8 @@ async def post_encounters(
     body = await request.body()
     upload = await run_in_threadpool(_upload, session, caller, engagement_id, parse, body)
     batch = upload.batch
-    billing = await start_billing(temporal, settings.task_queue, batch) if batch else None
+    signing = await run_in_threadpool(_sign_off, session, batch) if batch else None
+    billing = await start_billing(temporal, settings.task_queue, batch, signing) if batch else None
     if parse is parse_json:
         result = upload.results[0]
         if result.error is not None:
@@ -123,14 +131,17 @@ async def post_encounters(
                 error["detail"],
                 error.get("errors"),
             )
-        body = {**result.as_dict(), **_batch_links(request, engagement_id, batch, billing)}
+        body = {
+            **result.as_dict(),
+            **_batch_links(request, engagement_id, batch, billing, signing),
+        }
         return json_response(EncounterAccepted.model_validate(body), 201)
     accepted = sum(1 for r in upload.results if r.error is None)
     return EncounterUpload.model_validate(
         {
             "accepted": accepted,
             "refused": len(upload.results) - accepted,
-            **_batch_links(request, engagement_id, batch, billing),
+            **_batch_links(request, engagement_id, batch, billing, signing),
             "results": [r.as_dict() for r in upload.results],
         }
     )
@@ -156,11 +167,21 @@ async def bill_batch(
     temporal: TemporalDep,
 ) -> BatchOut:
     """Start billing a batch whose workflow could not be started (Temporal was away); billing
-    again posts only what is not billed yet."""
+    again posts only what is not billed yet. A batch under sign-off starts its sign-off (it
+    bills once approved); one whose sign-off ended without approval is refused (409)."""
     batch = await run_in_threadpool(_batch, session, caller, engagement_id, batch_id)
     await run_in_threadpool(check_uploader, session, caller, engagement_id)
+    signing = await run_in_threadpool(_sign_off, session, batch)
     await run_in_threadpool(session.rollback)
-    if await start_billing(temporal, settings.task_queue, batch) != "started":
+    if signing is not None and signing.stage in NOT_SIGNED:
+        raise Problem(
+            409,
+            "batch-not-signed-off",
+            "Batch not signed off",
+            f"The batch's sign-off {signing.run_id} ended {signing.stage}: its encounters never "
+            "bill. Post them again under new encounter ids.",
+        )
+    if await start_billing(temporal, settings.task_queue, batch, signing) == "pending":
         raise Problem(
             503,
             "temporal-unavailable",
@@ -205,10 +226,32 @@ def get_encounter(
     return EncounterOut.model_validate(view)
 
 
-async def start_billing(temporal: Client, task_queue: str, batch: EncounterBatch) -> str:
-    """``started`` (or already running), or ``pending`` when Temporal cannot be reached: the
-    encounters are recorded, and ``POST …/encounter-batches/{id}/bill`` starts it later."""
+@dataclass
+class _Signing:
+    """A batch's sign-off run as recorded: its id, stage and input."""
+
+    run_id: str
+    stage: str
+    batch: EncountersInput
+
+
+def _sign_off(session: Session, batch: EncounterBatch) -> _Signing | None:
+    run = recorded_sign_off(session, batch)
+    if run is None:
+        return None
+    return _Signing(run.id, run.stage, value_to_type(EncountersInput, run.snapshot))
+
+
+async def start_billing(
+    temporal: Client, task_queue: str, batch: EncounterBatch, signing: _Signing | None = None
+) -> str:
+    """``started`` (or already running), ``awaiting_sign_off`` (its sign-off started: it bills
+    once approved), or ``pending`` when Temporal cannot be reached: the encounters are recorded,
+    and ``POST …/encounter-batches/{id}/bill`` (or the reconciler) starts it later."""
     try:
+        if signing is not None:
+            await start_sign_off(temporal, task_queue, signing.batch)
+            return "awaiting_sign_off"
         await temporal.start_workflow(
             BillEncounters.run,
             BillEncountersInput(batch.engagement_id, batch.id),
@@ -224,48 +267,25 @@ async def start_billing(temporal: Client, task_queue: str, batch: EncounterBatch
     return "started"
 
 
-def batch_view(session: Session, batch: EncounterBatch) -> dict[str, Any]:
-    counts = {
-        status: (count, amount)
-        for status, count, amount in session.execute(
-            select(Encounter.status, func.count(), func.sum(Encounter.amount_minor))
-            .where(Encounter.batch_id == batch.id)
-            .group_by(Encounter.status)
-        )
-    }
-    billed, billed_minor = counts.get(EncounterStatus.BILLED, (0, 0))
-    invoices = session.scalars(
-        select(Encounter.invoice_id)
-        .where(Encounter.batch_id == batch.id, Encounter.invoice_id.is_not(None))
-        .distinct()
-    ).all()
-    return {
-        "batch_id": batch.id,
-        "engagement_id": batch.engagement_id,
-        "payer_id": batch.payer_id,
-        "workflow_id": batch.workflow_id,
-        "accepted": batch.accepted,
-        "refused": batch.refused,
-        "total_minor": batch.total_minor,
-        "billed": billed,
-        "billed_minor": int(billed_minor or 0),
-        "invoice_ids": sorted(i for i in invoices if i),
-        "created_at": iso(batch.created_at),
-    }
-
-
 def _batch_links(
-    request: Request, engagement_id: str, batch: EncounterBatch | None, billing: str | None
+    request: Request,
+    engagement_id: str,
+    batch: EncounterBatch | None,
+    billing: str | None,
+    signing: _Signing | None = None,
 ) -> dict[str, Any]:
     if batch is None:
         return {"batch_id": None, "billing": None}
     url = link(request, "get_encounter_batch", engagement_id=engagement_id, batch_id=batch.id)
-    return {
+    links = {
         "batch_id": batch.id,
         "workflow_id": batch.workflow_id,
         "billing": billing,
         "batch_url": url,
     }
+    if signing is not None:
+        links["sign_off_run_id"] = signing.run_id
+    return links
 
 
 def _upload(

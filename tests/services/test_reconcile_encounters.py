@@ -1,5 +1,6 @@
 """The reconciler starts billing an encounter batch whose workflow never started (Temporal was
-down at upload, which answered ``"billing": "pending"``), against a real Temporal and worker."""
+down at upload, which answered ``"billing": "pending"``), or its sign-off when the engagement
+signs encounters off, against a real Temporal and worker."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -10,6 +11,7 @@ from services.callers import Caller
 from services.encounters import record_upload
 from services.reconcile import reconcile
 from services.runs import STARTERS
+from tests.api.test_encounter_sign_off import signed
 from tests.api.test_encounters import batch_rows, new_encounters
 from tests.conftest_stack import Stack
 
@@ -44,3 +46,18 @@ async def test_a_batch_recorded_but_never_started_is_billed_by_the_reconciler(st
             )
         ).all()
     assert [e["batch_id"] for e in events] == [batch_id]
+
+
+async def test_a_batch_awaiting_sign_off_gets_its_sign_off_started_not_its_billing(stack: Stack):
+    example, enc = await signed(stack)
+    rows, _ = batch_rows(3)
+    with stack.sessions() as session:  # recorded with its run; neither workflow was started
+        upload = record_upload(session, ADMIN, enc.engagement["id"], rows, datetime.now(UTC).date())
+    assert upload.batch is not None
+    run_id = f"{upload.batch.workflow_id}:sign-off"
+
+    report = await run_pass(stack)
+
+    assert run_id in report.started and upload.batch.id not in report.batches_started
+    status = await example.wait_for_stage(run_id, "awaiting_approval")
+    assert (status["kind"], status["details"]["count"]) == ("encounters", 3)

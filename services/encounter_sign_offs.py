@@ -1,0 +1,129 @@
+"""Encounter sign-off (the engagement's approval says ``"encounters": "sign_off"``): each upload's
+batch is recorded with its encounters ``pending_sign_off`` and an ``encounters`` run holding the
+batch's count, total and a sha256 of its encounter ids; the ``EncounterSignOff`` workflow
+collects the engagement's dual sign-off before the batch bills.
+
+One run per batch, not per encounter: a batch of 10,000 needs one sign-off. Approved → the batch
+bills as an unsigned one would; rejected, expired, cancelled or failed before approval → its
+encounters take that status and never bill (their ids stay taken: post them again under new
+``encounter_id``s).
+"""
+
+import contextlib
+from dataclasses import asdict
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from db.audit import append_event
+from db.encounters import NOT_SIGNED, Encounter, EncounterBatch, EncounterStatus
+from db.models import Engagement, Run
+from services.engagements import approval_policy
+from workflows.encounter_sign_off import EncounterSignOff, EncountersInput, search_attributes
+
+RUN_KIND = "encounters"
+
+
+def needs_sign_off(engagement: Engagement) -> bool:
+    return (engagement.approval or {}).get("encounters") == "sign_off"
+
+
+def sign_off_run_id(batch: EncounterBatch) -> str:
+    return f"{batch.workflow_id}:sign-off"
+
+
+def request_sign_off(
+    session: Session, engagement: Engagement, batch: EncounterBatch, ids_sha256: str
+) -> EncountersInput:
+    """Record the batch's sign-off run, audited; in the upload's transaction (the caller
+    commits), so a batch that needs sign-off never exists without its run."""
+    inp = EncountersInput(
+        run_id=sign_off_run_id(batch),
+        engagement_id=engagement.id,
+        customer_id=engagement.customer_id,
+        engagement_name=engagement.name,
+        batch_id=batch.id,
+        payer_id=batch.payer_id,
+        currency=engagement.currency,
+        policy=approval_policy(engagement),
+        count=batch.accepted,
+        total_minor=batch.total_minor,
+        encounter_ids_sha256=ids_sha256,
+        requested_by=batch.created_by,
+    )
+    session.add(
+        Run(
+            id=inp.run_id,
+            kind=RUN_KIND,
+            milestone_id=None,
+            engagement_id=engagement.id,
+            trigger_id=None,
+            snapshot=asdict(inp),
+        )
+    )
+    session.flush()
+    append_event(
+        session,
+        engagement_id=engagement.id,
+        actor=batch.created_by,
+        kind="encounters_sign_off_requested",
+        run_id=inp.run_id,
+        data={
+            "batch_id": batch.id,
+            "count": inp.count,
+            "total_minor": inp.total_minor,
+            "currency": inp.currency,
+            "encounter_ids_sha256": ids_sha256,
+        },
+        dedupe_key=f"{inp.run_id}:requested",
+    )
+    return inp
+
+
+def recorded_sign_off(session: Session, batch: EncounterBatch) -> Run | None:
+    """The batch's sign-off run, if its engagement asked for one when it was uploaded."""
+    return session.get(Run, sign_off_run_id(batch))
+
+
+async def start_sign_off(client: Client, task_queue: str, inp: EncountersInput) -> None:
+    """Start a recorded sign-off, or find it started (the upload's, the bill endpoint's and the
+    reconciler's way in)."""
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await client.start_workflow(
+            EncounterSignOff.run,
+            inp,
+            id=inp.run_id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=search_attributes(inp),
+            static_summary=f"sign-off of {inp.count} encounters of batch {inp.batch_id}",
+        )
+
+
+def release_signed(session: Session, batch_id: str) -> int:
+    """Approved: the batch's encounters become billable; how many were released now."""
+    return session.execute(
+        update(Encounter)
+        .where(
+            Encounter.batch_id == batch_id,
+            Encounter.status == EncounterStatus.PENDING_SIGN_OFF,
+        )
+        .values(status=EncounterStatus.PRICED)
+    ).rowcount
+
+
+def mark_not_signed(session: Session, batch_id: str, stage: str) -> int:
+    """Ended without approval (``rejected``, ``expired``, ``cancelled``, ``failed``): the batch's
+    encounters still awaiting sign-off take that status and never bill; how many did."""
+    return session.execute(
+        update(Encounter)
+        .where(
+            Encounter.batch_id == batch_id,
+            Encounter.status == EncounterStatus.PENDING_SIGN_OFF,
+        )
+        .values(status=NOT_SIGNED[stage])
+    ).rowcount
