@@ -12,7 +12,7 @@ encounters take that status and never bill (their ids stay taken: post them agai
 import contextlib
 from dataclasses import asdict
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -21,10 +21,13 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from db.audit import append_event
 from db.encounters import NOT_SIGNED, Encounter, EncounterBatch, EncounterStatus
 from db.models import Engagement, Run
+from domain.lifecycle import TERMINAL_STAGES
 from services.engagements import approval_policy
 from workflows.encounter_sign_off import EncounterSignOff, EncountersInput, search_attributes
 
 RUN_KIND = "encounters"
+# A batch's sign-off run id is its billing workflow's id with this suffix.
+SUFFIX = ":sign-off"
 
 
 def needs_sign_off(engagement: Engagement) -> bool:
@@ -32,7 +35,7 @@ def needs_sign_off(engagement: Engagement) -> bool:
 
 
 def sign_off_run_id(batch: EncounterBatch) -> str:
-    return f"{batch.workflow_id}:sign-off"
+    return batch.workflow_id + SUFFIX
 
 
 def request_sign_off(
@@ -81,6 +84,19 @@ def request_sign_off(
         dedupe_key=f"{inp.run_id}:requested",
     )
     return inp
+
+
+def signing_open() -> ColumnElement[bool]:
+    """Whether an ``EncounterBatch`` row's sign-off run is still open (a query criterion): its
+    encounters are the run's to bill."""
+    return (
+        select(Run.id)
+        .where(
+            Run.id == EncounterBatch.workflow_id.concat(SUFFIX),
+            Run.stage.not_in(TERMINAL_STAGES),
+        )
+        .exists()
+    )
 
 
 def recorded_sign_off(session: Session, batch: EncounterBatch) -> Run | None:

@@ -34,7 +34,7 @@ from db.models import Customer, Engagement, new_id
 from domain.encounter_pricing import MAX_MODIFIERS, MAX_UNITS, NotPriceable, in_effect, price
 from services.access import load_engagement
 from services.callers import Caller
-from services.encounter_sign_offs import needs_sign_off, request_sign_off
+from services.encounter_sign_offs import needs_sign_off, request_sign_off, signing_open
 from services.encounter_uploads import Raw, RowResult, refused
 from services.errors import Problem
 from services.fields import Strict
@@ -311,12 +311,17 @@ async def start_billing(client: Client, task_queue: str, batch: EncounterBatch) 
 
 
 def unbilled_batches(session: Session, before: datetime, limit: int) -> list[EncounterBatch]:
-    """Batches recorded before ``before`` that still hold an encounter not billed, oldest first."""
+    """Batches recorded before ``before`` that still hold an encounter not billed, oldest first;
+    not those whose sign-off is open (it bills them once approved)."""
     unbilled = select(Encounter.batch_id).where(Encounter.status == EncounterStatus.PRICED)
     return list(
         session.scalars(
             select(EncounterBatch)
-            .where(EncounterBatch.created_at < before, EncounterBatch.id.in_(unbilled))
+            .where(
+                EncounterBatch.created_at < before,
+                EncounterBatch.id.in_(unbilled),
+                ~signing_open(),
+            )
             .order_by(EncounterBatch.created_at)
             .limit(limit)
         )

@@ -105,11 +105,15 @@ class RunStatus(ApiModel):
     )
     outcome: str | None = Field(description="How the run ended, once it has.", examples=[None])
     outcome_detail: str | None = Field(description="Why it ended so.", examples=[None])
-    kind: str = Field(description="milestone, closeout or change_order.", examples=["milestone"])
+    kind: str = Field(
+        description="milestone, closeout, change_order, timesheet or encounters.",
+        examples=["milestone"],
+    )
     engagement_id: str | None = Field(description="The engagement.", examples=[ENGAGEMENT_ID])
     details: dict[str, Any] = Field(
         description="Kind-specific facts (close-out: retention released; change order: its id, "
-        "status and version).",
+        "status and version; encounters: the batch's id, count, total_minor and "
+        "encounter_ids_sha256, once billed its invoice_ids).",
         examples=[{}],
     )
     confirmation_id: str | None = Field(
@@ -128,7 +132,10 @@ class RunItem(ApiModel):
     """A run in the admin's list, from the books."""
 
     run_id: str = Field(description="The run's id.", examples=[RUN_ID])
-    kind: str = Field(description="milestone, closeout or change_order.", examples=["milestone"])
+    kind: str = Field(
+        description="milestone, closeout, change_order, timesheet or encounters.",
+        examples=["milestone"],
+    )
     engagement_id: str = Field(description="The engagement.", examples=[ENGAGEMENT_ID])
     milestone_id: str | None = Field(description="The milestone, if any.", examples=[MILESTONE_ID])
     stage: str = Field(description="The run's recorded stage.", examples=["billed"])
@@ -158,7 +165,10 @@ class Approval(ApiModel):
     """A sign-off awaiting the caller, with a signed link to decide it in a browser."""
 
     run_id: str = Field(description="The run awaiting the decision.", examples=[RUN_ID])
-    kind: str = Field(description="milestone, closeout or change_order.", examples=["milestone"])
+    kind: str = Field(
+        description="milestone, closeout, change_order, timesheet or encounters.",
+        examples=["milestone"],
+    )
     engagement_id: str = Field(description="The engagement.", examples=[ENGAGEMENT_ID])
     milestone_id: str | None = Field(description="The milestone, if any.", examples=[MILESTONE_ID])
     title: str = Field(

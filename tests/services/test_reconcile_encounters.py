@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from db.models import AuditEvent
 from services.callers import Caller
+from services.encounter_sign_offs import release_signed
 from services.encounters import record_upload
 from services.reconcile import reconcile
 from services.runs import STARTERS
@@ -61,3 +62,18 @@ async def test_a_batch_awaiting_sign_off_gets_its_sign_off_started_not_its_billi
     assert run_id in report.started and upload.batch.id not in report.batches_started
     status = await example.wait_for_stage(run_id, "awaiting_approval")
     assert (status["kind"], status["details"]["count"]) == ("encounters", 3)
+
+
+async def test_a_signed_off_batch_its_sign_off_is_billing_is_left_to_the_sign_off(stack: Stack):
+    _, enc = await signed(stack)
+    rows, _ = batch_rows(2)
+    with stack.sessions() as session:
+        upload = record_upload(session, ADMIN, enc.engagement["id"], rows, datetime.now(UTC).date())
+        assert upload.batch is not None
+        batch_id = upload.batch.id
+        release_signed(session, batch_id)  # approved: its run is billing them
+        session.commit()
+
+    report = await run_pass(stack)
+
+    assert batch_id not in report.batches_started
