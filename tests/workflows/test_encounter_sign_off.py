@@ -1,7 +1,7 @@
 """EncounterSignOff on the time-skipping server with the real activities, on both databases: a
 batch of an engagement that signs encounters off waits for the dual sign-off, bills in chunks
-once both roles approve (or the silent client is deemed to accept), and a rejected batch bills
-nothing and its encounters say so."""
+once both roles approve (or the silent client is deemed to accept), and a rejected or expired
+batch bills nothing and its encounters say so."""
 
 from datetime import datetime, timedelta
 
@@ -110,4 +110,17 @@ async def test_a_rejected_batch_bills_nothing_and_its_encounters_are_marked_reje
 
     assert (result.stage, result.invoice_id) == ("rejected", None)
     assert statuses(harness, status.details["batch_id"]) == {"rejected": 4}
+    assert encounter_lines(harness) == 0
+
+
+async def test_a_batch_nobody_signs_expires_and_bills_nothing(harness: Harness):
+    run = await signed_batch(harness, 2)
+    status = await harness.wait_for_stage(run, "awaiting_approval")
+
+    expire_at = datetime.fromisoformat(status.deadlines["expire_at"])
+    await harness.skip(expire_at - await harness.env.get_current_time() + timedelta(minutes=1))
+    result = await harness.finish(run)
+
+    assert result.stage == "expired"  # the delivery lead is never deemed to accept
+    assert statuses(harness, status.details["batch_id"]) == {"expired": 2}
     assert encounter_lines(harness) == 0
