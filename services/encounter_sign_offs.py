@@ -10,12 +10,13 @@ encounters take that status and never bill (their ids stay taken: post them agai
 """
 
 import contextlib
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.converter import value_to_type
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from db.audit import append_event
@@ -23,6 +24,7 @@ from db.encounters import NOT_SIGNED, Encounter, EncounterBatch, EncounterStatus
 from db.models import Engagement, Run
 from domain.lifecycle import TERMINAL_STAGES
 from services.engagements import approval_policy
+from services.errors import Problem
 from workflows.encounter_sign_off import EncounterSignOff, EncountersInput, search_attributes
 
 RUN_KIND = "encounters"
@@ -143,3 +145,38 @@ def mark_not_signed(session: Session, batch_id: str, stage: str) -> int:
         )
         .values(status=NOT_SIGNED[stage])
     ).rowcount
+
+
+@dataclass
+class Signing:
+    """A batch's sign-off run as recorded: its id, stage and input."""
+
+    run_id: str
+    stage: str
+    batch: EncountersInput
+
+
+def open_sign_off(session: Session, batch: EncounterBatch) -> Signing | None:
+    """The batch's sign-off while it is open (starting it is how the batch bills), else None:
+    no sign-off, or it ended (approved, what is left bills as any batch does)."""
+    run = recorded_sign_off(session, batch)
+    if run is None or run.stage in TERMINAL_STAGES:
+        return None
+    return Signing(run.id, run.stage, value_to_type(EncountersInput, run.snapshot))
+
+
+def refuse_unsigned(session: Session, batch: EncounterBatch) -> None:
+    """409 when the batch's sign-off ended without approval: its encounters never bill."""
+    stage = session.scalar(
+        select(Encounter.status)
+        .where(Encounter.batch_id == batch.id, Encounter.status.in_(NOT_SIGNED.values()))
+        .limit(1)
+    )
+    if stage is not None:
+        raise Problem(
+            409,
+            "batch-not-signed-off",
+            "Batch not signed off",
+            f"The batch's sign-off ({sign_off_run_id(batch)}) ended {stage}: its encounters "
+            "never bill. Post them again under new encounter ids.",
+        )

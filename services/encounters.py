@@ -10,7 +10,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, StrictInt, ValidationError
@@ -18,8 +18,6 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy
 
 from db.audit import append_event
 from db.encounters import (
@@ -34,13 +32,12 @@ from db.models import Customer, Engagement, new_id
 from domain.encounter_pricing import MAX_MODIFIERS, MAX_UNITS, NotPriceable, in_effect, price
 from services.access import load_engagement
 from services.callers import Caller
-from services.encounter_sign_offs import needs_sign_off, request_sign_off, signing_open
+from services.encounter_sign_offs import needs_sign_off, request_sign_off
 from services.encounter_uploads import Raw, RowResult, refused
 from services.errors import Problem
 from services.fields import Strict
 from services.payers import ModifierCode, ProcedureCode, fee_entry, payer_of, schedule_versions
 from services.runs import canonical_hash
-from workflows.encounters import BillEncounters, BillEncountersInput
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -295,34 +292,3 @@ def _unpriceable(door: _Door, row: EncounterIn) -> tuple[str, str] | None:
             f"schedule effective from {schedule.effective_from}"
         )
     return None
-
-
-async def start_billing(client: Client, task_queue: str, batch: EncounterBatch) -> None:
-    """Start the batch's ``BillEncounters`` workflow, or find it running; raises what Temporal
-    raises. Billing again posts only what is not billed yet."""
-    await client.start_workflow(
-        BillEncounters.run,
-        BillEncountersInput(batch.engagement_id, batch.id),
-        id=batch.workflow_id,
-        task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        static_summary=f"bill {batch.accepted} encounters of batch {batch.id}",
-    )
-
-
-def unbilled_batches(session: Session, before: datetime, limit: int) -> list[EncounterBatch]:
-    """Batches recorded before ``before`` that still hold an encounter not billed, oldest first;
-    not those whose sign-off is open (it bills them once approved)."""
-    unbilled = select(Encounter.batch_id).where(Encounter.status == EncounterStatus.PRICED)
-    return list(
-        session.scalars(
-            select(EncounterBatch)
-            .where(
-                EncounterBatch.created_at < before,
-                EncounterBatch.id.in_(unbilled),
-                ~signing_open(),
-            )
-            .order_by(EncounterBatch.created_at)
-            .limit(limit)
-        )
-    )

@@ -27,7 +27,7 @@ from db.audit import append_event
 from db.encounters import EncounterBatch
 from db.models import ChangeOrder, Engagement, Milestone, Run
 from domain.lifecycle import TERMINAL_STAGES, RunStage, status_after_unbilled_end
-from services.encounters import start_billing, unbilled_batches
+from services.encounter_batches import start_billing, unbilled_batches
 from services.run_ends import end_run
 
 ACTOR = "reconciler"

@@ -4,7 +4,6 @@ engagement's approval says ``"encounters": "sign_off"`` — by its ``EncounterSi
 approved (``workflows/encounter_sign_off.py``)."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +14,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.converter import value_to_type
 from temporalio.service import RPCError
 
 from api.deps import CallerDep, SessionDep, SettingsDep, TemporalDep
@@ -32,12 +30,12 @@ from api.models import (
     EncounterBatch as BatchOut,
 )
 from api.problems import Problem, not_found, temporal_unreachable
-from db.encounters import NOT_SIGNED, Encounter, EncounterBatch
+from db.encounters import Encounter, EncounterBatch
 from domain.times import iso
 from services.access import load_engagement
 from services.callers import Caller
 from services.encounter_batches import batch_view
-from services.encounter_sign_offs import recorded_sign_off, start_sign_off
+from services.encounter_sign_offs import Signing, open_sign_off, refuse_unsigned, start_sign_off
 from services.encounter_uploads import (
     MAX_ROWS,
     MAX_UPLOAD_BYTES,
@@ -47,7 +45,6 @@ from services.encounter_uploads import (
     parse_ndjson,
 )
 from services.encounters import Upload, check_uploader, record_upload
-from workflows.encounter_sign_off import EncountersInput
 from workflows.encounters import BillEncounters, BillEncountersInput
 
 Parser = Callable[[bytes], list[Raw]]
@@ -118,7 +115,7 @@ async def post_encounters(
     body = await request.body()
     upload = await run_in_threadpool(_upload, session, caller, engagement_id, parse, body)
     batch = upload.batch
-    signing = await run_in_threadpool(_sign_off, session, batch) if batch else None
+    signing = await run_in_threadpool(open_sign_off, session, batch) if batch else None
     billing = await start_billing(temporal, settings.task_queue, batch, signing) if batch else None
     if parse is parse_json:
         result = upload.results[0]
@@ -171,16 +168,9 @@ async def bill_batch(
     bills once approved); one whose sign-off ended without approval is refused (409)."""
     batch = await run_in_threadpool(_batch, session, caller, engagement_id, batch_id)
     await run_in_threadpool(check_uploader, session, caller, engagement_id)
-    signing = await run_in_threadpool(_sign_off, session, batch)
+    await run_in_threadpool(refuse_unsigned, session, batch)
+    signing = await run_in_threadpool(open_sign_off, session, batch)
     await run_in_threadpool(session.rollback)
-    if signing is not None and signing.stage in NOT_SIGNED:
-        raise Problem(
-            409,
-            "batch-not-signed-off",
-            "Batch not signed off",
-            f"The batch's sign-off {signing.run_id} ended {signing.stage}: its encounters never "
-            "bill. Post them again under new encounter ids.",
-        )
     if await start_billing(temporal, settings.task_queue, batch, signing) == "pending":
         raise Problem(
             503,
@@ -226,24 +216,8 @@ def get_encounter(
     return EncounterOut.model_validate(view)
 
 
-@dataclass
-class _Signing:
-    """A batch's sign-off run as recorded: its id, stage and input."""
-
-    run_id: str
-    stage: str
-    batch: EncountersInput
-
-
-def _sign_off(session: Session, batch: EncounterBatch) -> _Signing | None:
-    run = recorded_sign_off(session, batch)
-    if run is None:
-        return None
-    return _Signing(run.id, run.stage, value_to_type(EncountersInput, run.snapshot))
-
-
 async def start_billing(
-    temporal: Client, task_queue: str, batch: EncounterBatch, signing: _Signing | None = None
+    temporal: Client, task_queue: str, batch: EncounterBatch, signing: Signing | None = None
 ) -> str:
     """``started`` (or already running), ``awaiting_sign_off`` (its sign-off started: it bills
     once approved), or ``pending`` when Temporal cannot be reached: the encounters are recorded,
@@ -272,7 +246,7 @@ def _batch_links(
     engagement_id: str,
     batch: EncounterBatch | None,
     billing: str | None,
-    signing: _Signing | None = None,
+    signing: Signing | None = None,
 ) -> dict[str, Any]:
     if batch is None:
         return {"batch_id": None, "billing": None}
