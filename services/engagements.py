@@ -23,9 +23,10 @@ from db.models import (
 from domain.bonus import bonus_fee_minor
 from domain.success_fee import InvalidSuccessFee, parse_success_fee_terms
 from domain.times import iso
+from services.approval_inputs import DEFAULT_DEEMED_WARNING
 from services.callers import Caller
 from services.errors import Problem, invalid
-from services.inputs import DEFAULT_DEEMED_WARNING, EngagementIn, MilestoneIn
+from services.inputs import EngagementIn, MilestoneIn
 from services.time_terms import save_terms, terms_view
 from workflows.contracts import ApprovalPolicy
 
