@@ -91,7 +91,11 @@ async def test_an_audit_trail_pages_in_chain_order_each_event_once(example: Exam
     run_id = (await example.trigger("phase-1")).json()["run_id"]
     await example.wait_for_stage(run_id, "awaiting_approval")
     path = f"/v1/engagements/{example.engagement['id']}/audit"
-    whole = (await example.stack.get(f"{path}?limit=200")).json()
+    for _ in range(200):  # the run reports its stage a moment before the stage's event commits
+        whole = (await example.stack.get(f"{path}?limit=200")).json()
+        if any(e["kind"] == "stage_changed" for e in whole["items"]):
+            break
+        await asyncio.sleep(0.05)
     assert whole["next_cursor"] is None and len(whole["items"]) > 3
 
     paged = [e["seq"] for page in await pages(example.stack, path, 2) for e in page]
