@@ -7,6 +7,7 @@ tollgate migrate        upgrade the database schema
 tollgate reconcile      one reconciler pass now: start unstarted runs, release stale claims
 tollgate runs …         list, show and cancel runs through the API (tollgate_cli/)
 tollgate audit verify   check an engagement's audit chain through the API
+tollgate documents verify FILE  whether a PDF is an invoice or credit note as issued
 tollgate notifications  list undelivered notices, redeliver a dead one, through the API
 """
 
@@ -35,7 +36,7 @@ from services.approval_links import link_secret
 from services.mail_sink import start_mail_sink
 from services.reconcile import reconcile
 from services.runs import STARTERS
-from tollgate_cli import audit, notifications, runs
+from tollgate_cli import audit, documents, notifications, runs
 from tollgate_cli.demo import announce_demo
 from tollgate_cli.logs import configure_json_logs
 from worker import build_worker
@@ -266,6 +267,7 @@ app = typer.Typer(
 )
 app.add_typer(runs.app, name="runs")
 app.add_typer(audit.app, name="audit")
+app.add_typer(documents.app, name="documents")
 app.add_typer(notifications.app, name="notifications")
 
 

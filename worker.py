@@ -19,6 +19,7 @@ from activities.documents import DocumentActivities
 from activities.encounter_sign_offs import EncounterSignOffActivities
 from activities.encounters import EncounterActivities
 from activities.errors import PermanentErrors
+from activities.issued_documents import IssuedDocumentActivities
 from activities.milestone_run import MilestoneRunActivities
 from activities.reconcile import ReconcileActivities
 from activities.run_ends import RunEndActivities
@@ -29,6 +30,7 @@ from activities.time_sign_offs import TimesheetActivities, TimesheetStarts
 from config import Settings
 from services.delivery import DeliveryConfig
 from services.notices import LinkSigning
+from services.pdf.model import DocumentContext
 from telemetry import Tracing, tracing
 from workflows.change_order import ChangeOrderApproval
 from workflows.clawback_watch import ClawbackWatch
@@ -70,6 +72,7 @@ def activity_list(
     session_factory: sessionmaker[Session],
     issuer_prefix: str = "TG",
     notifier: Notifier | None = None,
+    context: DocumentContext | None = None,
 ) -> list:
     notifier = notifier or Notifier()
     approval = ApprovalActivities(session_factory, notifier)
@@ -84,7 +87,7 @@ def activity_list(
         acts.check_dependencies,
         acts.post_billing,
         RunEndActivities(session_factory).end_run,
-        *invoicing_activities(session_factory, notifier),
+        *invoicing_activities(session_factory, notifier, context),
         *CloseoutActivities(session_factory, notifier).all(),
         *ChangeOrderActivities(session_factory, notifier).all(),
         *ClawbackActivities(session_factory, issuer_prefix, notifier).all(),
@@ -93,11 +96,15 @@ def activity_list(
 
 
 def invoicing_activities(
-    session_factory: sessionmaker[Session], notifier: Notifier | None = None
+    session_factory: sessionmaker[Session],
+    notifier: Notifier | None = None,
+    context: DocumentContext | None = None,
 ) -> list:
+    """``context`` (the issuer, the verify links) from the settings; without, the defaults."""
     documents = DocumentActivities(session_factory, notifier)
     credit_notes = CreditNoteActivities(session_factory)
-    return [*documents.all(), credit_notes.issue_credit_note]
+    issued = IssuedDocumentActivities(session_factory, context)
+    return [*documents.all(), credit_notes.issue_credit_note, issued.record_document]
 
 
 def activity_interceptors() -> list[Interceptor]:
@@ -130,6 +137,7 @@ def build_worker(
     if traced is not None:
         client = traced.client(client)
     notifier, config = Notifier(), DeliveryConfig.from_settings(settings or Settings())
+    context = DocumentContext.of(settings or Settings())
     if settings is not None:
         links = LinkSigning(settings.public_url, settings.link_secret)
         loop = asyncio.get_running_loop()
@@ -140,7 +148,7 @@ def build_worker(
         task_queue=task_queue,
         workflows=WORKFLOWS,
         activities=[
-            *activity_list(session_factory, issuer_prefix, notifier),
+            *activity_list(session_factory, issuer_prefix, notifier, context),
             ReconcileActivities(session_factory, client, task_queue).reconcile,
             *TimePeriodActivities(session_factory, notifier).all(),
             *TimesheetActivities(session_factory, notifier).all(),

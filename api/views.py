@@ -120,6 +120,7 @@ def invoice_summary(invoice: Invoice) -> dict[str, Any]:
         "finalized_at": iso(invoice.finalized_at),
         "issued_on": invoice.issued_on.isoformat() if invoice.issued_on else None,
         "due_on": invoice.due_on.isoformat() if invoice.due_on else None,
+        "document_sha256": invoice.document_sha256,
     }
 
 
@@ -182,6 +183,7 @@ def credit_note_summary(note: CreditNote) -> dict[str, Any]:
         "reason": note.reason,
         "source": note.source,
         "issued_at": iso(note.issued_at),
+        "document_sha256": note.document_sha256,
     }
 
 

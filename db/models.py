@@ -269,6 +269,8 @@ class Invoice(Base):
     finalized_at: Mapped[datetime | None] = mapped_column()
     issued_on: Mapped[date | None] = mapped_column()
     due_on: Mapped[date | None] = mapped_column()
+    # The sha256 of the PDF issued when it was finalized (see IssuedDocument).
+    document_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class InvoiceLine(Base):
@@ -380,6 +382,23 @@ class CreditNote(Base):
     # Makes issuing idempotent: the request's Idempotency-Key or the clawback watch's id.
     dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
     actor: Mapped[str] = mapped_column(String(120))
+    issued_at: Mapped[datetime] = mapped_column()
+    document_sha256: Mapped[str | None] = mapped_column(String(64))  # its issued PDF's
+
+
+class IssuedDocument(Base):
+    """The PDF of an invoice or credit note as issued, byte for byte: what the customer was
+    sent, served again as it was, and found by its sha256 when someone asks whether a file is
+    the one issued."""
+
+    __tablename__ = "issued_documents"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # invoice | credit_note
+    document_id: Mapped[str] = mapped_column(String(40), unique=True)
+    number: Mapped[str] = mapped_column(String(40))
+    filename: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
     issued_at: Mapped[datetime] = mapped_column()
 
 

@@ -1,4 +1,5 @@
-"""The operators' commands (``tollgate runs …``, ``tollgate audit verify``), run as processes
+"""The operators' commands (``tollgate runs …``, ``tollgate audit verify``, ``tollgate documents
+verify``), run as processes
 against the real API, as an operator runs them."""
 
 import asyncio
@@ -18,6 +19,7 @@ import structlog
 from sqlalchemy import select, update
 
 from db.models import AuditEvent
+from tests.api.test_documents import billed_phase_1, pdf
 from tests.conftest_stack import Example
 from tests.test_cli import free_port
 from tollgate_cli.logs import configure_json_logs
@@ -202,6 +204,29 @@ async def test_audit_verify_says_the_chain_verifies_and_exits_1_once_an_event_is
     assert broken.code == 1
     assert f"broken at event {seq}" in broken.err
     assert (as_json.code, as_json.json()["ok"], as_json.json()["first_bad_seq"]) == (1, False, seq)
+
+
+async def test_documents_verify_names_the_invoice_a_pdf_is_and_exits_1_for_an_altered_copy(
+    example: Example, tmp_path: Path
+):
+    _, invoice_id, _ = await billed_phase_1(example)
+    invoice = (await example.stack.post(f"/v1/invoices/{invoice_id}/finalize", None)).json()
+    sent = tmp_path / "invoice.pdf"
+    sent.write_bytes(await pdf(example, f"/v1/invoices/{invoice_id}.pdf"))
+    altered = tmp_path / "altered.pdf"
+    altered.write_bytes(sent.read_bytes().replace(b"%%EOF", b"%%EOF\n% edited"))
+
+    issued = await tollgate(example, "documents", "verify", str(sent))
+    as_json = await tollgate(example, "documents", "verify", str(sent), "--json")
+    forged = await tollgate(example, "documents", "verify", str(altered))
+    forged_json = await tollgate(example, "documents", "verify", str(altered), "--json")
+
+    assert issued.code == 0, issued.err
+    assert f"is invoice {invoice['number']} ({invoice_id})" in issued.out
+    assert invoice["document_sha256"] in issued.out
+    assert as_json.json()["issued"] is True and as_json.json()["number"] == invoice["number"]
+    assert forged.code == 1 and "not a document Tollgate issued" in forged.err
+    assert (forged_json.code, forged_json.json()["issued"]) == (1, False)
 
 
 async def test_a_closeout_has_a_readable_id_that_runs_show_takes(example: Example):

@@ -2,7 +2,14 @@
 
 from collections.abc import Mapping, Sequence
 
-from api.models import CreditNote, CreditNoteSummary, Invoice, InvoiceSummary, Page
+from api.models import (
+    CreditNote,
+    CreditNoteSummary,
+    Invoice,
+    InvoiceSummary,
+    IssuedDocument,
+    Page,
+)
 from tollgate_client.calls import Call, content, model, operation, segment
 
 PDF = {"Accept": "application/pdf"}
@@ -73,3 +80,9 @@ class BillingOperations:
         """A billed run's acceptance certificate."""
         path = f"/v1/runs/{segment(run_id)}/certificate.pdf"
         return Call("GET", path, content, headers=PDF)
+
+    @operation
+    def issued_document(self, sha256: str) -> Call[IssuedDocument]:
+        """The invoice or credit note issued as the PDF with this sha256; a 404
+        ``document-not-issued`` ProblemError when no document was issued as that file."""
+        return Call("GET", f"/v1/documents/{segment(sha256)}", model(IssuedDocument))

@@ -27,10 +27,12 @@ WAY_OUT_ATTEMPTS = 50
 
 
 def activity_caller(
-    *business_errors: str, maximum_attempts: int = TRANSIENT_ATTEMPTS
+    *business_errors: str,
+    maximum_attempts: int = TRANSIENT_ATTEMPTS,
+    attempt_timeout: timedelta = ATTEMPT_TIMEOUT,
 ) -> ActivityCall:
     """A caller whose retries stop at ``business_errors`` and permanent errors, or after
-    ``maximum_attempts``."""
+    ``maximum_attempts``; ``attempt_timeout`` for activities that do more than database work."""
     retry = RetryPolicy(
         initial_interval=timedelta(seconds=1),
         maximum_interval=timedelta(seconds=60),
@@ -43,7 +45,7 @@ def activity_caller(
             name,
             args=[] if arg is None else [arg],
             result_type=result_type,
-            start_to_close_timeout=ATTEMPT_TIMEOUT,
+            start_to_close_timeout=attempt_timeout,
             retry_policy=retry,
             summary=summary,
         )

@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 
+from workflows.issued_documents import record_document
+
 with workflow.unsafe.imports_passed_through():
     from domain.money import format_minor
     from domain.times import iso
@@ -150,6 +152,8 @@ class ClawbackWatch:
             ClawedBack,
             f"claw back {status.percent}% of the {self._inp.milestone_key} bonus",
         )
+        if done.credit_note_id is not None:
+            await record_document("credit_note", done.credit_note_id, "tollgate")
         status.clawback_minor = done.amount_minor
         status.invoice_id = done.invoice_id
         status.credit_note_id = done.credit_note_id

@@ -1,7 +1,8 @@
 """Invoices become documents: finalizing one draft, all drafts (the Schedule), credit notes.
 
 Decisions only: numbering, dating and crediting are activities (activities/documents.py and
-activities/credit_notes.py), each one transaction, idempotent under retries.
+activities/credit_notes.py), each one transaction, idempotent under retries. Each document
+issued has its PDF recorded (workflows/issued_documents.py).
 """
 
 from dataclasses import dataclass, field, replace
@@ -14,6 +15,8 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from domain.times import iso
     from workflows.activity_calls import activity_caller
+
+from workflows.issued_documents import record_document
 
 # Business errors: retrying cannot fix them.
 _activity = activity_caller(
@@ -142,6 +145,7 @@ class FinalizeInvoice:
     @workflow.run
     async def run(self, inp: FinalizeInput) -> FinalizedInvoice:
         result: FinalizedInvoice = await _finalize(inp.invoice_id, inp.issuer_prefix, inp.actor)
+        await record_document("invoice", result.invoice_id, inp.actor)
         return result
 
 
@@ -190,8 +194,13 @@ class FinalizeDrafts:
                 # A draft emptied or finalized by hand meanwhile is no reason to stop the batch.
                 workflow.logger.warning("draft %s not finalized: %s", invoice_id, err.cause)
                 continue
-            if result.newly:
-                numbers.append(result.number)
+            if not result.newly:
+                continue
+            numbers.append(result.number)
+            try:
+                await record_document("invoice", result.invoice_id, inp.actor)
+            except ActivityError as err:  # issued all the same: the batch goes on
+                workflow.logger.warning("PDF of %s not recorded: %s", result.number, err.cause)
         return numbers
 
     async def _all_at_once(self, inp: FinalizeDraftsInput) -> list[str]:
@@ -215,4 +224,5 @@ class IssueCreditNote:
             IssuedCreditNote,
             f"credit note on invoice {inp.invoice_id} ({inp.source})",
         )
+        await record_document("credit_note", result.credit_note_id, inp.actor)
         return result

@@ -18,7 +18,13 @@ from api.models.encounters import (
 )
 from api.models.engagements import Engagement, EngagementAsOf, EngagementItem, EngagementVersion
 from api.models.health import Health
-from api.models.invoices import CreditNote, CreditNoteSummary, Invoice, InvoiceSummary
+from api.models.invoices import (
+    CreditNote,
+    CreditNoteSummary,
+    Invoice,
+    InvoiceSummary,
+    IssuedDocument,
+)
 from api.models.notifications import (
     Notification,
     NotificationDetail,
@@ -71,6 +77,7 @@ __all__ = [
     "IntegrationToken",
     "Invoice",
     "InvoiceSummary",
+    "IssuedDocument",
     "KpiReportAccepted",
     "Notification",
     "NotificationDetail",

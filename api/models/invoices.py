@@ -12,6 +12,7 @@ from api.models.runs import RUN_ID
 INVOICE_ID = "inv_01JC3QF6G7H8J9K0M1N2P3Q4R5"
 CREDIT_NOTE_ID = "crn_01JC3QG7H8J9K0M1N2P3Q4R5S6"
 LINE_ID = "inl_01JC3QH8J9K0M1N2P3Q4R5S6T7"
+DOCUMENT_SHA256 = "3f1c9a7e5b2d4c6e8a0b1d3f5e7c9a2b4d6f8e0a1c3e5b7d9f2a4c6e8b0d1f3a"
 
 
 class InvoiceSummary(ApiModel):
@@ -34,6 +35,12 @@ class InvoiceSummary(ApiModel):
         description="Issue date (ISO 8601 date).", examples=["2026-11-30"]
     )
     due_on: str | None = Field(description="Due date (ISO 8601 date).", examples=["2026-12-30"])
+    document_sha256: str | None = Field(
+        None,
+        description="The sha256 of the PDF issued when it was finalized, also in the audit's "
+        "`document_issued` event; null while a draft.",
+        examples=[DOCUMENT_SHA256],
+    )
 
 
 class InvoiceLine(ApiModel):
@@ -75,6 +82,12 @@ class CreditNoteSummary(ApiModel):
     issued_at: str = Field(
         description="When it was issued (ISO 8601).", examples=["2026-12-02T10:00:00Z"]
     )
+    document_sha256: str | None = Field(
+        None,
+        description="The sha256 of the PDF issued with it, also in the audit's "
+        "`document_issued` event.",
+        examples=[DOCUMENT_SHA256],
+    )
 
 
 class CreditNoteLine(ApiModel):
@@ -101,4 +114,22 @@ class Invoice(InvoiceSummary):
 class CreditNote(CreditNoteSummary):
     lines: list[CreditNoteLine] = Field(
         description="Its lines.", examples=[[example_of(CreditNoteLine)]]
+    )
+
+
+class IssuedDocument(ApiModel):
+    """A PDF as it was issued: an invoice when finalized, a credit note when issued."""
+
+    sha256: str = Field(description="The PDF's sha256.", examples=[DOCUMENT_SHA256])
+    size: int = Field(description="The PDF's size in bytes.", examples=[48213])
+    kind: str = Field(description="invoice or credit_note.", examples=["invoice"])
+    document_id: str = Field(
+        description="The invoice's or credit note's id.", examples=[INVOICE_ID]
+    )
+    number: str = Field(description="Its number.", examples=["TG-2026-000042"])
+    filename: str = Field(
+        description="The file's name as served.", examples=["invoice-TG-2026-000042.pdf"]
+    )
+    issued_at: str = Field(
+        description="When the PDF was recorded (ISO 8601).", examples=["2026-11-30T17:00:00Z"]
     )

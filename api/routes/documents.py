@@ -5,6 +5,10 @@ a run's certificate by whoever may see its engagement. The view model is read in
 thread (ending the read transaction) and rendered in another: rendering takes CPU, not the
 database. ``GET /v1/invoices/{id}`` and ``GET /v1/credit-notes/{id}`` answer with the PDF too
 when the request's Accept header prefers ``application/pdf``.
+
+A finalized invoice or an issued credit note is served as the PDF recorded when it was issued
+(``services/issued_documents.py``), byte for byte, with its sha256 in ``X-Document-SHA256``;
+``GET /v1/documents/{sha256}`` says which document, if any, was issued as a given file.
 """
 
 import hashlib
@@ -16,10 +20,17 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from api.deps import AdminDep, CallerDep, SessionDep, SettingsDep
+from api.models import IssuedDocument
 from api.problems import Problem
 from config import Settings
 from services.access import load_engagement
 from services.callers import Caller
+from services.issued_documents import (
+    DocumentKind,
+    document_by_hash,
+    issued_document_view,
+    recorded_document,
+)
 from services.pdf.certificates import certificate, certificate_run
 from services.pdf.invoices import credit_note_document, invoice_document
 from services.pdf.model import DocumentContext
@@ -28,10 +39,13 @@ from services.pdf.render import Document, render_pdf
 router = APIRouter(prefix="/v1", tags=["documents"])
 
 PDF = "application/pdf"
+SHA256_HEADER = "X-Document-SHA256"
 PDF_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {
         "content": {PDF: {"schema": {"type": "string", "format": "binary"}}},
-        "description": "The PDF; its ETag is its sha256 (the same data gives the same bytes).",
+        "description": "The PDF; its ETag is its sha256 (the same data gives the same bytes). "
+        "An issued invoice or credit note is the PDF recorded when it was issued, and "
+        f"{SHA256_HEADER} repeats the sha256 its audit event holds.",
     }
 }
 
@@ -74,6 +88,13 @@ async def get_certificate_pdf(
     return await pdf_response(session, settings, visible_certificate, run_id)
 
 
+@router.get("/documents/{sha256}")
+def get_issued_document(sha256: str, session: SessionDep, _: AdminDep) -> IssuedDocument:
+    """Which invoice or credit note was issued as the PDF with this sha256: a 404
+    ``document-not-issued`` says a file is not one this server issued, or was altered since."""
+    return IssuedDocument.model_validate(issued_document_view(document_by_hash(session, sha256)))
+
+
 def require_invoice_reader(caller: Caller) -> None:
     if caller.kind != "admin":
         raise Problem(403, "forbidden", "Forbidden", "Invoices are visible to admin only.")
@@ -111,16 +132,43 @@ async def pdf_response(
     build: Callable[[Session, str, DocumentContext], Document],
     document_id: str,
 ) -> Response:
+    kind = ISSUED_KINDS.get(build)
+    if kind is not None:
+        stored = await run_in_threadpool(_stored, session, kind, document_id)
+        if stored is not None:
+            filename, content = stored
+            return _pdf(filename, content, {SHA256_HEADER: hashlib.sha256(content).hexdigest()})
     document = await run_in_threadpool(_read, session, build, document_id, settings)
-    content = await run_in_threadpool(render_pdf, document)
+    return _pdf(document.filename, await run_in_threadpool(render_pdf, document), {})
+
+
+def _pdf(filename: str, content: bytes, headers: dict[str, str]) -> Response:
     return Response(
         content,
         media_type=PDF,
         headers={
-            "Content-Disposition": f'inline; filename="{document.filename}"',
+            "Content-Disposition": f'inline; filename="{filename}"',
             "ETag": f'"{hashlib.sha256(content).hexdigest()}"',
+            **headers,
         },
     )
+
+
+def _stored(session: Session, kind: DocumentKind, document_id: str) -> tuple[str, bytes] | None:
+    """The PDF recorded when the document was issued (none for a draft, or one issued before
+    documents were recorded: that one is rendered)."""
+    try:
+        found = recorded_document(session, kind, document_id)
+        return (found.filename, found.content) if found is not None else None
+    finally:
+        session.rollback()
+
+
+# The documents that are issued, and so served as recorded when they were.
+ISSUED_KINDS: dict[Callable[..., Document], DocumentKind] = {
+    invoice_document: DocumentKind.INVOICE,
+    credit_note_document: DocumentKind.CREDIT_NOTE,
+}
 
 
 def _read(

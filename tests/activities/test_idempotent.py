@@ -26,6 +26,7 @@ from activities.closeout import CloseoutActivities
 from activities.credit_notes import CreditNoteActivities
 from activities.documents import DocumentActivities
 from activities.encounters import EncounterActivities
+from activities.issued_documents import IssuedDocumentActivities
 from activities.milestone_run import MilestoneRunActivities
 from activities.run_ends import RunEndActivities
 from api.example import platform_migration
@@ -73,6 +74,7 @@ from workflows.invoicing import (
     FinalizeRequest,
     IssueCreditNoteInput,
 )
+from workflows.issued_documents import RecordDocument
 
 ADMIN = Caller("admin", "admin")
 AT = "2026-03-02T15:00:00+00:00"
@@ -87,6 +89,7 @@ COVERED = {
     *("start_clawback_watch", "open_clawback_window", "check_kpi_report", "claw_back"),
     "close_clawback_window",
     "bill_encounter_chunk",
+    "record_document",
 }
 Rows = dict[str, dict[tuple, tuple]]
 
@@ -355,6 +358,12 @@ async def test_clawback_and_invoice_document_activities_run_twice_issue_once(wor
     }
     assert {kind for kind, _, _ in told(world, drafts[0])} == {"invoice_finalized"}
     assert len(told(world, drafts[0])) == 4
+    # Its PDF is rendered and recorded once; a repeat finds it recorded.
+    issued = IssuedDocumentActivities(world.sessions)
+    pdf = RecordDocument("invoice", drafts[0], "admin", AT)
+    recorded, effect = await world.twice(issued.record_document, pdf)
+    assert recorded.number == "TG-2026-000001" and len(recorded.sha256) == 64
+    assert effect == {"issued_documents": 1, "invoices": 1, "audit_events": 1}
 
     # Once the invoice is a document, a clawback is a credit note, told once.
     later = watch_of(phase1)
@@ -390,6 +399,12 @@ async def test_clawback_and_invoice_document_activities_run_twice_issue_once(wor
         "document_sequences": 1,
         "audit_events": 1,
     }
+    note_pdf = RecordDocument("credit_note", issued.credit_note_id, "admin", AT)
+    recorded, effect = await world.twice(
+        IssuedDocumentActivities(world.sessions).record_document, note_pdf
+    )
+    assert recorded.number == "TG-CN-2026-000002"
+    assert effect == {"issued_documents": 1, "credit_notes": 1, "audit_events": 1}
 
 
 async def test_closeout_activities_run_twice_close_and_release_once(

@@ -201,6 +201,11 @@ async def test_a_breach_after_the_invoice_is_finalized_issues_a_clawback_credit_
             select(func.count()).select_from(InvoiceLine).where(InvoiceLine.kind == "credit")
         )
         assert credit_lines == 0
+        # The credit note's PDF is recorded and audited in the bonus's engagement chain.
+        issued = session.scalars(select(AuditEvent).where(AuditEvent.kind == "document_issued"))
+        assert [(e.data["number"], e.data["sha256"]) for e in issued] == [
+            (note.number, note.document_sha256)
+        ]
     assert watch_events(harness, watch)[-1].data["credit_note_id"] == note.id
 
 

@@ -2,6 +2,7 @@
 Temporal Schedule) and IssueCreditNote. Each history is replayed to prove determinism."""
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -25,7 +26,15 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from db.models import AuditEvent, Customer, Engagement, Invoice, InvoiceLine, new_id
+from db.models import (
+    AuditEvent,
+    Customer,
+    Engagement,
+    Invoice,
+    InvoiceLine,
+    IssuedDocument,
+    new_id,
+)
 from db.session import make_engine, make_session_factory
 from tests.conftest import sqlite_database
 from tests.workflows.conftest import HISTORIES, RECORD_TO, Harness, seed
@@ -100,7 +109,9 @@ async def test_finalizing_numbers_the_invoice_once_and_a_repeat_returns_it_uncha
 ):
     invoice_id = await bill_phase_1(harness)
 
-    first: FinalizedInvoice = await replayed(await start_finalize(harness, invoice_id))
+    first: FinalizedInvoice = await replayed(
+        await start_finalize(harness, invoice_id), "finalize_invoice_records_its_pdf"
+    )
     again: FinalizedInvoice = await replayed(await start_finalize(harness, invoice_id))
 
     assert first.number.startswith("TG-") and first.newly
@@ -115,6 +126,12 @@ async def test_finalizing_numbers_the_invoice_once_and_a_repeat_returns_it_uncha
         )
         kinds = session.scalars(select(AuditEvent.kind).where(AuditEvent.kind.like("invoice_f%")))
         assert list(kinds) == ["invoice_finalized"]
+        # Its PDF was recorded once, by the first run; the repeat found it recorded.
+        issued = session.scalars(select(AuditEvent).where(AuditEvent.kind == "document_issued"))
+        assert [e.data["sha256"] for e in issued] == [invoice.document_sha256]
+        recorded = session.get_one(IssuedDocument, invoice.document_sha256)
+        assert hashlib.sha256(recorded.content).hexdigest() == recorded.sha256
+        assert recorded.number == first.number
 
 
 async def test_finalizing_an_empty_draft_fails_at_once_with_invoice_empty(harness: Harness):
@@ -250,6 +267,10 @@ async def test_the_schedule_finalizes_every_draft_with_lines_and_leaves_empty_on
         assert sorted(numbers) == sorted(i.number for i in finalized)
         assert all(i.status == "finalized" and i.due_on for i in finalized)
         assert session.get_one(Invoice, empty).status == "draft"
+        # Each invoice the schedule issued has its PDF recorded, and audited, once.
+        recorded = session.scalars(select(IssuedDocument.number).order_by(IssuedDocument.number))
+        assert list(recorded) == sorted(numbers)
+        assert all(i.document_sha256 for i in finalized)
 
 
 def test_a_schedule_time_zone_that_is_not_an_iana_name_is_refused_before_reaching_temporal():
