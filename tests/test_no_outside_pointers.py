@@ -6,7 +6,8 @@ import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# "../shared/...", or the outside files by name (docs/api.md is lower case, and in the repo).
+# A relative path up into the brief's shared folder, or the outside files by name (docs/api.md
+# is lower case, and in the repository).
 OUTSIDE = re.compile(r"\.\./shared\b|\bAPI\.md\b|\bARCHITECTURE\.md\b")
 
 
