@@ -14,12 +14,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.activity_calls import activity_caller
     from workflows.approval import Approval
     from workflows.contracts import (
-        DEADLINE_FIELDS,
         ChangeOrderInput,
         ChangeOrderResult,
         ChangeOrderStep,
-        Deadline,
-        PlanDeadlines,
         RunStatus,
     )
     from workflows.sign_off import SignOffWorkflow
@@ -50,18 +47,8 @@ class ChangeOrderApproval(SignOffWorkflow):
     async def _proceed(self) -> RunStatus:
         inp, status, approval = self._inp, self._status, self._approval
         assert status is not None and approval is not None
-        deadlines: list[Deadline] = await self._activity(
-            "plan_deadlines",
-            PlanDeadlines(policy=inp.policy, start=iso(workflow.now())),
-            list[Deadline],
-            "plan sign-off deadlines",
-        )
-        status.deadlines.update({DEADLINE_FIELDS[d.kind]: d.at for d in deadlines})
-        status.pending_roles = list(inp.policy.roles)
-        await self._set_stage("awaiting_approval")
-
-        verdict = await approval.collect(deadlines)
-        self._firm = True  # decided: the order is applied or closed, not cancelled
+        # decided: the order is applied or closed, not cancelled
+        verdict = await self._sign_off(inp.policy)
         step = ChangeOrderStep(
             change_order=inp, at=iso(workflow.now()), outcome=verdict.outcome, detail=verdict.detail
         )

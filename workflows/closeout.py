@@ -20,7 +20,6 @@ with workflow.unsafe.imports_passed_through():
         CloseoutInput,
         CloseoutStep,
         Deadline,
-        PlanDeadlines,
         RetentionReleased,
         RunStatus,
     )
@@ -63,17 +62,8 @@ class EngagementCloseout(SignOffWorkflow):
             "open_closeout", self._step(), int, "record close-out and its waivers"
         )
         status.details["retention_balance_minor"] = balance
-        deadlines: list[Deadline] = await self._activity(
-            "plan_deadlines",
-            PlanDeadlines(policy=inp.policy, start=iso(workflow.now())),
-            list[Deadline],
-            "plan sign-off deadlines",
-        )
-        status.deadlines.update({DEADLINE_FIELDS[d.kind]: d.at for d in deadlines})
-        status.pending_roles = list(inp.policy.roles)
-        await self._set_stage("awaiting_approval")
-        verdict = await approval.collect(deadlines)
-        self._firm = True  # signed off (or not): the close-out finishes what it started
+        # signed off (or not): the close-out finishes what it started
+        verdict = await self._sign_off(inp.policy)
         if verdict.outcome == "approved":
             await self._accept()
             await self._release()

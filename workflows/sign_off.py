@@ -9,7 +9,7 @@ stage (``cancelled`` or ``failed``, with the reason) that releases what it held.
 """
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from temporalio import workflow
@@ -19,13 +19,17 @@ with workflow.unsafe.imports_passed_through():
     from domain.lifecycle import RunStage
     from domain.times import iso
     from workflows import search_attributes as sa
-    from workflows.activity_calls import way_out_caller
-    from workflows.approval import Approval, Queued
+    from workflows.activity_calls import ActivityCall, way_out_caller
+    from workflows.approval import Approval, Queued, Verdict
     from workflows.contracts import (
+        DEADLINE_FIELDS,
         TERMINAL_STAGES,
+        ApprovalPolicy,
         CancelRequest,
+        Deadline,
         DecisionSignal,
         EndRun,
+        PlanDeadlines,
         RunStatus,
     )
 
@@ -46,6 +50,9 @@ HEADLINES = {
 
 class SignOffWorkflow:
     _end_activity = staticmethod(way_out_caller())
+    # Each sign-off's own: its activity caller (with its business errors) and stage recorder.
+    _activity: ActivityCall
+    _set_stage: Callable[[str], Awaitable[None]]
 
     def __init__(self) -> None:
         self._status: RunStatus | None = None
@@ -118,6 +125,23 @@ class SignOffWorkflow:
     def status(self) -> RunStatus:
         assert self._status is not None
         return self._status
+
+    async def _sign_off(self, policy: ApprovalPolicy) -> Verdict:
+        """Plan the deadlines, await the decisions; once decided, the run is past cancelling."""
+        status, approval = self._status, self._approval
+        assert status is not None and approval is not None
+        deadlines: list[Deadline] = await self._activity(
+            "plan_deadlines",
+            PlanDeadlines(policy=policy, start=iso(workflow.now())),
+            list[Deadline],
+            "plan sign-off deadlines",
+        )
+        status.deadlines.update({DEADLINE_FIELDS[d.kind]: d.at for d in deadlines})
+        status.pending_roles = list(policy.roles)
+        await self._set_stage("awaiting_approval")
+        verdict = await approval.collect(deadlines)
+        self._firm = True
+        return verdict
 
     # ---- the way out ------------------------------------------------------------------------
 

@@ -19,10 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.activity_calls import activity_caller
     from workflows.approval import Approval
     from workflows.contracts import (
-        DEADLINE_FIELDS,
         ApprovalPolicy,
-        Deadline,
-        PlanDeadlines,
         RunStatus,
         Subject,
     )
@@ -121,18 +118,8 @@ class TimesheetSignOff(SignOffWorkflow):
     async def _proceed(self) -> RunStatus:
         inp, status, approval = self._inp, self._status, self._approval
         assert status is not None and approval is not None
-        deadlines: list[Deadline] = await self._activity(
-            "plan_deadlines",
-            PlanDeadlines(policy=inp.policy, start=iso(workflow.now())),
-            list[Deadline],
-            "plan sign-off deadlines",
-        )
-        status.deadlines.update({DEADLINE_FIELDS[d.kind]: d.at for d in deadlines})
-        status.pending_roles = list(inp.policy.roles)
-        await self._set_stage("awaiting_approval")
-
-        verdict = await approval.collect(deadlines)
-        self._firm = True  # decided: the period is billed or reopened, not cancelled
+        # decided: the period is billed or reopened, not cancelled
+        verdict = await self._sign_off(inp.policy)
         step = TimesheetStep(
             inp, iso(workflow.now()), outcome=verdict.outcome, detail=verdict.detail
         )
