@@ -187,6 +187,7 @@ async def test_a_credit_note_pdf_names_the_invoice_it_credits_the_reason_and_the
     number = note.json()["number"]
 
     content = await pdf(greek, f"/v1/credit-notes/{note.json()['id']}.pdf")
+    page_one_png(content, "credit-note")
     text = text_of(content)
     assert f"Credit note {number}" in text and CUSTOMER in text
     assert f"Credits invoice {invoice['number']}" in text
