@@ -78,6 +78,8 @@ class Approval:
         self._tickets = 0
         # Ticket → None once recorded, or the reason it was ignored.
         self.settled: dict[int, str | None] = {}
+        # Ticket → None once taken (in the status, its recording under way), or why it was not.
+        self.judged: dict[int, str | None] = {}
 
     def enqueue(self, signal: DecisionSignal) -> int:
         """Queue a decision for the approval loop; its ticket settles once it is judged."""
@@ -88,6 +90,7 @@ class Approval:
     def abandon(self, reason: str) -> None:
         """Settle every ticket still open (the run ended while one was being recorded)."""
         for ticket in range(1, self._tickets + 1):
+            self.judged.setdefault(ticket, reason)
             self.settled.setdefault(ticket, reason)
 
     async def collect(self, deadlines: list[Deadline]) -> Verdict:
@@ -172,17 +175,16 @@ class Approval:
             if refusal is not None:
                 await self._record_ignored(queued, refusal.reason)
                 continue
-            await self.record(
-                DecisionView(
-                    role=signal.role,
-                    principal_id=signal.principal_id,
-                    decision=signal.decision,
-                    via=via,
-                    comment=signal.comment,
-                    at=queued.at,
-                    evidence_ids=list(signal.evidence_ids),
-                )
+            decision = DecisionView(
+                role=signal.role,
+                principal_id=signal.principal_id,
+                decision=signal.decision,
+                via=via,
+                comment=signal.comment,
+                at=queued.at,
+                evidence_ids=list(signal.evidence_ids),
             )
+            await self.record(decision, ticket=queued.ticket)
             self.settled[queued.ticket] = None
 
     async def ignore_inbox(self) -> None:
@@ -193,6 +195,7 @@ class Approval:
             await self._record_ignored(queued, f"run is {stage}, not awaiting approval")
 
     async def _record_ignored(self, queued: Queued, reason: str) -> None:
+        self.judged[queued.ticket] = reason
         self._ignored += 1
         signal = queued.signal
         await self._activity(
@@ -243,11 +246,14 @@ class Approval:
             f"principal {signal.principal_id} may not decide for {signal.role!r}{escalated}",
         )
 
-    async def record(self, decision: DecisionView) -> None:
+    async def record(self, decision: DecisionView, ticket: int = 0) -> None:
+        """Take the decision into the status (answering its Update, if it came by one), then
+        record it."""
         status = self._status
         status.decisions.append(decision)
         if decision.role in status.pending_roles:
             status.pending_roles.remove(decision.role)
+        self.judged[ticket] = None
         self._on_change()
         summary = f"{decision.decision} by {decision.role} via {decision.via}"
         await self._activity(

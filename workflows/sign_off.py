@@ -1,8 +1,8 @@
 """What every sign-off workflow shares: how decisions and cancellations arrive, and the way out.
 
 Milestone runs, close-outs and change orders collect decisions the same way: the ``decide``
-Update (the API; judged by its validator before it is accepted, answered once the decision is
-recorded) and the ``decide`` signal (operators, from the Temporal UI or the CLI; judged when it
+Update (the API; judged by its validator before it is accepted, answered as soon as the run
+has taken the decision into its status, while it is being recorded) and the ``decide`` signal (operators, from the Temporal UI or the CLI; judged when it
 is taken from the queue, and audited when ignored). Whatever happens to a run — an admin cancels
 it, an operator cancels it in Temporal, an activity exhausts its retries — it ends in a recorded
 stage (``cancelled`` or ``failed``, with the reason) that releases what it held.
@@ -36,6 +36,8 @@ with workflow.unsafe.imports_passed_through():
 NO_REASON = "cancelled in Temporal (no reason given)"
 # workflow.patched: a run cancelled while an activity is in flight is recorded cancelled.
 CANCELLED_MID_ACTIVITY = "cancelled-mid-activity"
+# workflow.patched: a decision's Update is answered once taken, not once its activity recorded it.
+DECISION_ANSWERED_WHEN_TAKEN = "decision-answered-when-taken"
 
 # The first line of the Temporal UI's "Current Details", per stage.
 HEADLINES = {
@@ -76,13 +78,21 @@ class SignOffWorkflow:
 
     @workflow.update(name="decide")
     async def decide_now(self, signal: DecisionSignal) -> RunStatus:
-        """A decision from the API: accepted only if the run can take it; answered once it is
-        recorded, with the run's status."""
+        """A decision from the API: accepted only if the run can take it; answered with the
+        run's status as soon as the run has taken it (usually in the workflow task that accepted
+        it). Recording it is the run's work from then on: the Update is in the history, so the
+        decision survives any crash, and a run that ends first audits it as ignored.
+
+        Before this patch the answer waited for the recording activity (a second round trip
+        through the task queue); histories recorded then replay that way."""
         approval = self._approval
         assert approval is not None and self._status is not None
         ticket = approval.enqueue(signal)
-        await workflow.wait_condition(lambda: ticket in approval.settled)
-        ignored = approval.settled[ticket]
+        verdicts = (
+            approval.judged if workflow.patched(DECISION_ANSWERED_WHEN_TAKEN) else approval.settled
+        )
+        await workflow.wait_condition(lambda: ticket in verdicts)
+        ignored = verdicts[ticket]
         if ignored is not None:
             raise ApplicationError(ignored, type="DecisionConflict", non_retryable=True)
         return self._status
