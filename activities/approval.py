@@ -114,6 +114,9 @@ def load_run(session: Session, run_id: str) -> Run:
         raise ApplicationError(
             f"run {run_id} is not recorded", type="RunNotFound", non_retryable=True
         )
+    # The session's identity map holds rows weakly: kept here, a later ``get`` of this run in
+    # the transaction (a notice's content) reuses the locked row instead of loading it again.
+    session.info.setdefault("locked_runs", []).append(db_run)
     return db_run
 
 

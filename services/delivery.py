@@ -129,7 +129,8 @@ def _load(
         wait = (row.next_attempt_at - datetime.now(UTC)).total_seconds()
         if wait > 0:  # its back-off is not over (a first attempt failed): not yet
             return None, Attempted(row.status, row.attempts, wait)
-        endpoint = session.get(WebhookEndpoint, row.recipient_id)
+        webhook = row.channel == Channel.WEBHOOK
+        endpoint = session.get(WebhookEndpoint, row.recipient_id) if webhook else None
         return Outgoing(
             id=row.id,
             channel=row.channel,
@@ -141,7 +142,7 @@ def _load(
             message_id=row.message_id,
             created_at=row.created_at,
             payload=row.payload,
-            secret=endpoint.secret if endpoint and row.channel == Channel.WEBHOOK else None,
+            secret=endpoint.secret if endpoint else None,
         ), state
 
 

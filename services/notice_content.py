@@ -49,9 +49,13 @@ class Content:
         self.notice = notice
         milestone = session.get(Milestone, notice.milestone_id) if notice.milestone_id else None
         self.zone = (engagement.approval.get("calendar") or {}).get("timezone") or "UTC"
-        evidence = session.scalars(
-            select(Evidence).where(Evidence.id.in_(notice.evidence_ids)).order_by(Evidence.id)
-        ).all()
+        evidence = (
+            session.scalars(
+                select(Evidence).where(Evidence.id.in_(notice.evidence_ids)).order_by(Evidence.id)
+            ).all()
+            if notice.evidence_ids
+            else []
+        )
         self.data: dict[str, Any] = {
             "run_id": notice.run_id,
             "run_kind": notice.run_kind,

@@ -192,7 +192,10 @@ def queue(
 
 def write_new(session: Session, rows: list[Notification]) -> list[int]:
     """Add the rows an earlier try did not write (by run, kind, role and recipient); their ids."""
-    added = [row for row in rows if not _exists(session, row)]
+    written = _written(session, rows)
+    added = [
+        row for row in rows if (row.run_id, row.kind, row.role, row.recipient_id) not in written
+    ]
     session.add_all(added)
     session.flush()
     return [row.id for row in added]
@@ -228,13 +231,17 @@ def subscribed(
     return [e for e in candidates if kind in e.events]
 
 
-def _exists(session: Session, row: Notification) -> bool:
-    found = session.scalar(
-        select(Notification.id).where(
-            Notification.run_id == row.run_id,
-            Notification.kind == row.kind,
-            Notification.role == row.role,
-            Notification.recipient_id == row.recipient_id,
+def _written(session: Session, rows: list[Notification]) -> set[tuple[str, ...]]:
+    """Which of the rows' (run, kind, role, recipient) are already written: one query."""
+    if not rows:
+        return set()
+    keys = {(row.run_id, row.kind, row.role, row.recipient_id) for row in rows}
+    found = session.execute(
+        select(
+            Notification.run_id, Notification.kind, Notification.role, Notification.recipient_id
+        ).where(
+            Notification.run_id.in_({k[0] for k in keys}),
+            Notification.kind.in_({k[1] for k in keys}),
         )
-    )
-    return found is not None
+    ).all()
+    return {tuple(f) for f in found} & keys
