@@ -91,21 +91,25 @@ class Driver:
         await self.wait_for(target, "awaiting_approval")
         times.to_awaiting = time.monotonic() - start
         for role, person in APPROVERS:
-            sent = time.monotonic()
-            response = await target.http.post(
-                f"/v1/runs/{target.run_id}/decisions",
-                json={"role": role, "decision": "approve", "comment": "", "evidence_ids": []},
-                headers={"Authorization": f"Bearer {self.tokens[person]}"},
-            )
-            if response.status_code != 202:
-                raise BenchFailure(
-                    f"decision on {target.run_id}: {response.status_code} {response.text}"
-                )
-            times.decisions.append(time.monotonic() - sent)
+            times.decisions.append(await self.approve(target, role, person))
         approved = time.monotonic()
         await self.wait_for(target, "billed")
         times.to_billed = time.monotonic() - approved
         return times
+
+    async def approve(self, target: Target, role: str, person: str) -> float:
+        """One approval over HTTP; how long the request took."""
+        sent = time.monotonic()
+        response = await target.http.post(
+            f"/v1/runs/{target.run_id}/decisions",
+            json={"role": role, "decision": "approve", "comment": "", "evidence_ids": []},
+            headers={"Authorization": f"Bearer {self.tokens[person]}"},
+        )
+        if response.status_code != 202:
+            raise BenchFailure(
+                f"decision on {target.run_id}: {response.status_code} {response.text}"
+            )
+        return time.monotonic() - sent
 
     async def check(self, targets: list[Target]) -> list[str]:
         """What went wrong with the money, read through the API: each billed run has exactly

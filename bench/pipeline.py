@@ -1,7 +1,8 @@
 """Throughput benchmark: the full pipeline against bare Temporal, side by side, in one run.
 
     python bench/pipeline.py [--database sqlite|postgresql] [--runs 40] [--concurrency 10]
-                             [--worker-processes 1] [--api-processes 1] [--waiting N]
+                             [--worker-processes 1] [--api-processes 1]
+                             [--waiting N [--approvers M]]
 
 Starts a Temporal dev server, ``tollgate worker`` and ``tollgate api`` processes on free ports
 (and a mail sink for the notices), on a fresh SQLite file or a PostgreSQL database of its own at
@@ -9,6 +10,9 @@ Starts a Temporal dev server, ``tollgate worker`` and ``tollgate api`` processes
 until billed), then the same number of bare Temporal runs of the same shape on the same server,
 and prints runs/s, latency percentiles, CPU per run per process, RSS, and last the full/bare
 ratio. Exits non-zero if a run failed or the money does not add up. Figures, never assertions.
+
+``--waiting N`` starts N runs and leaves them awaiting approval (memory); with ``--approvers M``
+M delivery leads then approve them, M at a time (the decision API's latency on its own).
 """
 
 import argparse
@@ -33,7 +37,7 @@ from temporalio.worker import Worker
 from bench import processes
 from bench.baseline import BareRun, bare_run, noop
 from bench.full import BenchFailure, Driver, Target
-from bench.measure import CpuMeter, RunTimes, report
+from bench.measure import CpuMeter, RunTimes, percentiles, report
 from services.mail_sink import start_mail_sink
 
 T = TypeVar("T")
@@ -159,6 +163,29 @@ class Bench:
         await bounded(args.waiting, args.concurrency, start)
         print(f"{args.waiting} runs awaiting approval after {time.monotonic() - began:.1f} s")
         self.print_rss()
+        if args.approvers:
+            await self.approvers(driver, targets)
+
+    async def approvers(self, driver: Driver, targets: list[Target]) -> None:
+        """``--approvers`` delivery leads at once, each approving waiting runs one after another
+        (the client's approval is left, so the runs go on waiting): the decision API alone."""
+        cpu = CpuMeter()
+        cpu.start(self.groups())
+        began = time.monotonic()
+
+        async def one(i: int) -> float:
+            return await driver.approve(targets[i], "delivery_lead", "lead")
+
+        times = await bounded(len(targets), self.args.approvers, one)
+        wall = time.monotonic() - began
+        cpu.stop(self.groups())
+        print(
+            f"{len(times)} decisions by {self.args.approvers} concurrent approvers in {wall:.1f} s"
+            f" = {len(times) / wall:.1f}/s: {percentiles(times)}",
+            flush=True,
+        )
+        for name, seconds in cpu.spent.items():
+            print(f"  CPU per decision {name:<13} {seconds / len(times) * 1000:7.1f} ms")
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -212,6 +239,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         metavar="N",
         help="start N runs, leave them awaiting approval, print RSS",
+    )
+    parser.add_argument(
+        "--approvers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --waiting: N approvers decide on the waiting runs at once; decision latency",
     )
     parser.add_argument("--poll", type=float, default=0.1, help="status poll interval, seconds")
     return parser.parse_args(argv)

@@ -29,6 +29,23 @@ def test_the_pipeline_benchmark_runs_checks_and_prints_the_ratio_last():
     assert lines[-1].startswith("full/bare ratio: ")
 
 
+def test_the_waiting_mode_prints_memory_and_with_approvers_the_decision_latency():
+    if not (BIN / "temporal").exists():
+        unavailable("the temporal CLI")
+    argv = ["--waiting", "3", "--approvers", "2", "--concurrency", "3"]
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "pipeline.py"), *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "3 runs awaiting approval after" in out and "RSS worker" in out
+    assert "3 decisions by 2 concurrent approvers in" in out and "p99" in out
+
+
 async def test_the_check_fails_on_a_duplicated_line_and_a_total_that_is_not_its_lines_sum():
     invoice = {
         "total_minor": 2_700_000,

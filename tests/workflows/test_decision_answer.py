@@ -1,5 +1,5 @@
-"""A decision's Update is answered as soon as the run has taken it, not once the activity that
-records it has finished: the approver waits one round trip, and the recording follows."""
+"""A decision's Update is taken into the run's status and answered at once: the approver never
+waits behind an activity the run has in flight, and the recording follows in arrival order."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -13,14 +13,26 @@ from temporalio.testing import WorkflowEnvironment
 from db.models import Decision
 from tests.workflows.conftest import Harness
 from tests.workflows.holding import HoldActivity, holding
-from tests.workflows.test_way_out import decide, refusal
+from tests.workflows.test_milestone_run import audit_kinds
+from tests.workflows.test_way_out import cancel, decide, refusal
+
+HeldHarness = tuple[Harness, HoldActivity]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def recording_held(
     request: pytest.FixtureRequest, time_skipping: WorkflowEnvironment, tmp_path: Path
-) -> AsyncIterator[tuple[Harness, HoldActivity]]:
+) -> AsyncIterator[HeldHarness]:
     async with holding("record_decision", request.param, time_skipping, tmp_path) as held:
+        yield held
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def entering_held(
+    request: pytest.FixtureRequest, time_skipping: WorkflowEnvironment, tmp_path: Path
+) -> AsyncIterator[HeldHarness]:
+    """The run's stage change into approval is held: it is awaiting approval, yet busy."""
+    async with holding("set_stage", request.param, time_skipping, tmp_path) as held:
         yield held
 
 
@@ -31,7 +43,7 @@ def recorded_roles(h: Harness, run_id: str) -> list[str]:
 
 
 async def test_an_approval_is_answered_while_it_is_still_being_recorded_then_recorded_and_billed(
-    recording_held: tuple[Harness, HoldActivity],
+    recording_held: HeldHarness,
 ):
     harness, hold = recording_held
     run = await harness.trigger("phase-1")
@@ -42,15 +54,16 @@ async def test_an_approval_is_answered_while_it_is_still_being_recorded_then_rec
     assert recorded_roles(harness, run.id) == []  # its recording is held in flight
     assert status.pending_roles == ["client_ap"]
     assert [(d.role, d.via) for d in status.decisions] == [("delivery_lead", "approver")]
+    second = await asyncio.wait_for(decide(harness, run, "client_ap", "client"), 10)
+    assert second.pending_roles == []
 
     hold.release.set()
-    await decide(harness, run, "client_ap", "client")
     assert (await harness.finish(run)).stage == "billed"
     assert recorded_roles(harness, run.id) == ["delivery_lead", "client_ap"]
 
 
 async def test_a_second_decision_for_a_role_being_recorded_is_refused_at_once(
-    recording_held: tuple[Harness, HoldActivity],
+    recording_held: HeldHarness,
 ):
     harness, hold = recording_held
     run = await harness.trigger("phase-1")
@@ -61,3 +74,41 @@ async def test_a_second_decision_for_a_role_being_recorded_is_refused_at_once(
         await asyncio.wait_for(decide(harness, run, "delivery_lead", "lead"), 10)
     assert refusal(again) == "DecisionConflict: role 'delivery_lead' has already decided"
     hold.release.set()
+    await decide(harness, run, "client_ap", "client")
+    assert (await harness.finish(run)).stage == "billed"
+    assert recorded_roles(harness, run.id) == ["delivery_lead", "client_ap"]
+
+
+async def test_a_decision_taken_while_the_run_enters_approval_stays_decided(
+    entering_held: HeldHarness,
+):
+    harness, hold = entering_held
+    run = await harness.trigger("phase-1")
+    await harness.wait_for_stage(run, "awaiting_approval")  # shown; its stage change is held
+
+    status = await asyncio.wait_for(decide(harness, run, "delivery_lead", "lead"), 10)
+    assert status.pending_roles == ["client_ap"]
+
+    hold.release.set()
+    await decide(harness, run, "client_ap", "client")
+    assert (await harness.finish(run)).stage == "billed"
+    assert recorded_roles(harness, run.id) == ["delivery_lead", "client_ap"]
+
+
+async def test_a_decision_taken_but_not_yet_recorded_when_the_run_is_cancelled_is_audited_ignored(
+    entering_held: HeldHarness,
+):
+    harness, hold = entering_held
+    run = await harness.trigger("phase-1")
+    await harness.wait_for_stage(run, "awaiting_approval")
+    await decide(harness, run, "delivery_lead", "lead")
+
+    asking = asyncio.create_task(cancel(run))
+    await asyncio.sleep(0.2)  # the cancel is accepted while the stage change is still held
+    hold.release.set()
+
+    ended = await asking
+    assert (ended.stage, ended.decisions) == ("cancelled", [])
+    await harness.finish(run)
+    assert recorded_roles(harness, run.id) == []
+    assert audit_kinds(harness, run.id).count("decision_ignored") == 1
