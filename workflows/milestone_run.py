@@ -160,11 +160,8 @@ class MilestoneRun(SignOffWorkflow):
             if status.stage != "waiting_on_dependency":
                 await self._set_stage("waiting_on_dependency")
             # Woken by the upstream run once it is accepted; the check above is the truth.
-            await workflow.wait_condition(
-                lambda: self._upstream_changed or bool(self._inbox) or self._cancel_requested()
-            )
+            await workflow.wait_condition(lambda: self._upstream_changed or bool(self._inbox))
             assert self._approval is not None
-            self._approval.stop_if_cancelled()
             await self._approval.ignore_inbox()
 
     async def _bill(self) -> None:

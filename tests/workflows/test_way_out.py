@@ -1,6 +1,8 @@
 """Every run has a way out: cancelled or failed runs end in a recorded stage and release their
 claims (time-skipping server, real activities on SQLite)."""
 
+import asyncio
+
 import pytest
 from sqlalchemy import select, text
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
@@ -164,6 +166,27 @@ async def test_a_decision_update_answers_with_the_recorded_decision(harness: Har
         await decide(harness, run, "client_ap", "stranger")
     assert refusal(stranger).startswith("DecisionForbidden: principal")
     await cancel(run)
+
+
+async def test_of_racing_approve_and_reject_for_one_role_exactly_one_is_taken(harness: Harness):
+    run = await harness.trigger("phase-1")
+    await harness.wait_for_stage(run, "awaiting_approval")
+
+    results = await asyncio.gather(
+        decide(harness, run, "client_ap", "client", "approve"),
+        decide(harness, run, "client_ap", "client", "reject"),
+        decide(harness, run, "client_ap", "client", "approve"),
+        return_exceptions=True,
+    )
+
+    taken = [r for r in results if isinstance(r, RunStatus)]
+    refused = [r for r in results if isinstance(r, WorkflowUpdateFailedError)]
+    assert (len(taken), len(refused)) == (1, 2)
+    status = await run.query(MilestoneRun.status)
+    [taken_decision] = [d for d in status.decisions if d.role == "client_ap"]
+    if taken_decision.decision == "approve":  # the lead is still to decide: end it here
+        await cancel(run)
+    assert (await harness.finish(run)).stage in ("rejected", "cancelled")
 
 
 async def test_a_cancelled_closeout_hands_the_engagement_back(harness: Harness):
