@@ -27,7 +27,8 @@ def percentiles(values: list[float]) -> str:
 
 class CpuMeter:
     """CPU seconds each named group of processes spent between ``start`` and ``stop``; a
-    process first seen at ``stop`` counts whole (PostgreSQL backends come and go)."""
+    process first seen at ``stop`` counts whole, one gone by ``stop`` counts nothing (its last
+    figures are lost with it: PostgreSQL backends come and go)."""
 
     def __init__(self) -> None:
         self.before: dict[str, dict[int, float]] = {}
@@ -42,7 +43,9 @@ class CpuMeter:
         for name, pids in groups.items():
             earlier = self.before.get(name, {})
             alive = set(pids) | set(earlier)
-            self.spent[name] = sum(cpu_seconds(pid) - earlier.get(pid, 0.0) for pid in alive)
+            self.spent[name] = sum(
+                max(cpu_seconds(pid) - earlier.get(pid, 0.0), 0.0) for pid in alive
+            )
 
 
 def report(label: str, times: list[RunTimes], wall: float, cpu: CpuMeter) -> float:
