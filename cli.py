@@ -39,13 +39,8 @@ from services.runs import STARTERS
 from tollgate_cli import audit, documents, notifications, runs
 from tollgate_cli.demo import announce_demo
 from tollgate_cli.logs import configure_json_logs
-from worker import build_worker
+from worker import build_worker, ensure_schedules
 from workflows import search_attributes as sa
-from workflows.delivery import ensure_delivery_sweep_schedule
-from workflows.reconcile import ensure_reconcile_schedule
-from workflows.schedules import ensure_finalize_schedule
-from workflows.sla_period_schedule import ensure_sla_periods_schedule
-from workflows.time_period_schedule import ensure_time_periods_schedule
 
 
 class _Server(uvicorn.Server):
@@ -154,21 +149,7 @@ async def serve(
             settings=settings,
         )
         tasks.append(asyncio.create_task(running_worker.run()))
-        await ensure_finalize_schedule(
-            client,
-            settings.task_queue,
-            settings.finalize_cron,
-            settings.issuer_prefix,
-            time_zone=settings.finalize_timezone,
-        )
-        await ensure_reconcile_schedule(
-            client, settings.task_queue, settings.reconcile_every_seconds
-        )
-        await ensure_delivery_sweep_schedule(
-            client, settings.task_queue, settings.delivery_sweep_every_seconds
-        )
-        await ensure_time_periods_schedule(client, settings.task_queue)
-        await ensure_sla_periods_schedule(client, settings.task_queue)
+        await ensure_schedules(client, settings)
     server = None
     if api:
         app = create_app(settings, temporal=client)

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Interceptor, Worker
 
 from activities.approval import ApprovalActivities
@@ -28,23 +29,28 @@ from activities.step_log import StepLog
 from activities.time_periods import TimePeriodActivities
 from activities.time_sign_offs import TimesheetActivities, TimesheetStarts
 from config import Settings
-from services.delivery import DeliveryConfig
 from services.notices import LinkSigning
 from services.pdf.model import DocumentContext
+from services.senders import DeliveryConfig
 from telemetry import Tracing, tracing
 from workflows.change_order import ChangeOrderApproval
 from workflows.clawback_watch import ClawbackWatch
 from workflows.closeout import EngagementCloseout
-from workflows.delivery import DeliverNotification, SweepNotifications
+from workflows.delivery import (
+    DeliverNotification,
+    SweepNotifications,
+    ensure_delivery_sweep_schedule,
+)
 from workflows.encounter_sign_off import EncounterSignOff
 from workflows.encounters import BillEncounters
 from workflows.invoicing import FinalizeDrafts, FinalizeInvoice, IssueCreditNote
 from workflows.milestone_run import MilestoneRun
-from workflows.reconcile import Reconcile
+from workflows.reconcile import Reconcile, ensure_reconcile_schedule
+from workflows.schedules import ensure_finalize_schedule
 from workflows.sla_period import JudgeSlaPeriod
-from workflows.sla_period_schedule import JudgeDueSlaPeriods
+from workflows.sla_period_schedule import JudgeDueSlaPeriods, ensure_sla_periods_schedule
 from workflows.time_period import CloseTimePeriod
-from workflows.time_period_schedule import CloseDueTimePeriods
+from workflows.time_period_schedule import CloseDueTimePeriods, ensure_time_periods_schedule
 from workflows.time_sign_off import TimesheetSignOff
 
 WORKFLOWS = [
@@ -163,3 +169,38 @@ def build_worker(
         # A crashed worker's runs move to a live one within seconds, not the SDK's default 10 s.
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=3),
     )
+
+
+# What a Temporal server that is restarting answers for a while.
+RESTARTING = (RPCStatusCode.CANCELLED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
+
+
+async def ensure_schedules(
+    client: Client, settings: Settings, patience_seconds: float = 120
+) -> None:
+    """Create or update the worker's Schedules, riding out a Temporal server that restarts
+    meanwhile: a worker must not die of a blip at its start (it polls already)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience_seconds
+    while True:
+        try:
+            await ensure_finalize_schedule(
+                client,
+                settings.task_queue,
+                settings.finalize_cron,
+                settings.issuer_prefix,
+                time_zone=settings.finalize_timezone,
+            )
+            await ensure_reconcile_schedule(
+                client, settings.task_queue, settings.reconcile_every_seconds
+            )
+            await ensure_delivery_sweep_schedule(
+                client, settings.task_queue, settings.delivery_sweep_every_seconds
+            )
+            await ensure_time_periods_schedule(client, settings.task_queue)
+            await ensure_sla_periods_schedule(client, settings.task_queue)
+            return
+        except RPCError as err:
+            if err.status not in RESTARTING or loop.time() > deadline:
+                raise
+            await asyncio.sleep(1)

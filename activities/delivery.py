@@ -13,8 +13,9 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from services.delivery import DeliveryConfig, DeliveryStatus, deliver, start_deliveries, sweep
+from services.delivery import DeliveryStatus, deliver, deliver_all, start_deliveries, sweep
 from services.notices import LinkSigning, Notice, Recipient, queue
+from services.senders import DeliveryConfig
 from workflows.delivery import Attempted
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,9 @@ class FirstAttempts:
 class Notifier:
     """Queues notices in an activity's transaction; ``started`` sends their committed rows.
 
-    Each row's first attempt is made at once on the worker's event loop, not by a workflow of
-    its own: most notices go through on the first try, and a workflow per notice was most of
+    The rows' first attempts are made at once on the worker's event loop (together: one
+    session, one SMTP connection, one transaction to record them), not by a workflow of
+    their own: most notices go through on the first try, and a workflow per notice was most of
     the Temporal work a billed run cost. A row whose first attempt fails gets its
     ``DeliverNotification`` workflow, which waits out the back-off and tries again; a row whose
     attempt never finished (the worker stopped) is found by the sweep, so each is still sent
@@ -62,17 +64,15 @@ class Notifier:
         sending.add_done_callback(self._in_flight.discard)
 
     async def _first_attempts(self, ids: list[int]) -> None:
-        await asyncio.gather(*(self._first_attempt(i) for i in ids))
-
-    async def _first_attempt(self, notification_id: int) -> None:
         sending = self._sending
         assert sending is not None
         try:
-            attempted = await deliver(sending.sessions, notification_id, sending.config)
-            if attempted.status == DeliveryStatus.PENDING:
-                await start_deliveries(sending.client, sending.task_queue, [notification_id])
-        except Exception as exc:  # the row is committed: the sweep finds it
-            log.warning("notification %s left to the sweep: %r", notification_id, exc)
+            attempted = await deliver_all(sending.sessions, ids, sending.config)
+            retry = [i for i, a in attempted.items() if a.status == DeliveryStatus.PENDING]
+            if retry:
+                await start_deliveries(sending.client, sending.task_queue, retry)
+        except Exception as exc:  # the rows are committed: the sweep finds them
+            log.warning("notifications %s left to the sweep: %r", ids, exc)
 
 
 class DeliveryActivities:

@@ -116,49 +116,60 @@ class MilestoneRunActivities:
                     },
                     dedupe_key=f"{run.run_id}:success_fee_computed",
                 )
+            queued = []
+            if req.enters_approval:
+                entering = SetStage(run=run, stage=RunStage.AWAITING_APPROVAL, at=req.opened_at)
+                queued = self._change_stage(session, entering)
+        self._notifier.started(queued)
         amounts = Amounts(charge.gross_minor, charge.retention_minor, charge.net_minor)
         return RunOpened(criteria=criteria, deadlines=deadlines, amounts=amounts)
 
     @activity.defn(name="set_stage")
     def set_stage(self, req: SetStage) -> None:
-        run = req.run
         with self._sessions.begin() as session:
-            db_run = load_run(session, run.run_id)
-            if db_run.stage in TERMINAL_STAGES and db_run.stage != req.stage:
-                return  # ended meanwhile (cancelled): a late stage change must not revive it
-            queued = self._stage_notices(session, req)
-            milestone = session.get_one(Milestone, run.milestone_id)
-            db_run.stage = req.stage
-            closing = req.stage in TERMINAL_STAGES
-            released: dict[str, dict[str, str]] = {}
-            if closing:
-                db_run.outcome, db_run.outcome_detail = req.outcome, req.detail
-                db_run.closed_at = db_run.closed_at or at_(req.at)
-                if db_run.confirmation_held and req.stage not in KEEPS_CONFIRMATION:
-                    released = {"released": {"confirmation_id": db_run.confirmation_held}}
-                    db_run.confirmation_held = None
-                if milestone.open_run_id == run.run_id:
-                    milestone.open_run_id = None
-                    milestone.status = transition(
-                        milestone.status,
-                        status_after_unbilled_end(Decimal(milestone.accepted_percent), req.stage),
-                    )
-            elif milestone.open_run_id == run.run_id:
-                milestone.status = transition(milestone.status, MilestoneStatus.IN_REVIEW)
-            run_audit(
-                session,
-                run,
-                kind="run_closed" if closing else "stage_changed",
-                at=at_(req.at),
-                data={
-                    "stage": req.stage,
-                    "outcome": req.outcome,
-                    "detail": req.detail,
-                    **released,
-                },
-                dedupe_key=f"{run.run_id}:stage:{req.stage}",
-            )
+            queued = self._change_stage(session, req)
         self._notifier.started(queued)
+
+    def _change_stage(self, session: Session, req: SetStage) -> list[int]:
+        """Record the stage (audited, the milestone's status following it); the notices it
+        queued are returned to be sent once the transaction commits."""
+        run = req.run
+        db_run = load_run(session, run.run_id)
+        if db_run.stage in TERMINAL_STAGES and db_run.stage != req.stage:
+            return []  # ended meanwhile (cancelled): a late stage change must not revive it
+        queued = self._stage_notices(session, req)
+        milestone = session.get_one(Milestone, run.milestone_id)
+        db_run.stage = req.stage
+        closing = req.stage in TERMINAL_STAGES
+        released: dict[str, dict[str, str]] = {}
+        if closing:
+            db_run.outcome, db_run.outcome_detail = req.outcome, req.detail
+            db_run.closed_at = db_run.closed_at or at_(req.at)
+            if db_run.confirmation_held and req.stage not in KEEPS_CONFIRMATION:
+                released = {"released": {"confirmation_id": db_run.confirmation_held}}
+                db_run.confirmation_held = None
+            if milestone.open_run_id == run.run_id:
+                milestone.open_run_id = None
+                milestone.status = transition(
+                    milestone.status,
+                    status_after_unbilled_end(Decimal(milestone.accepted_percent), req.stage),
+                )
+        elif milestone.open_run_id == run.run_id:
+            milestone.status = transition(milestone.status, MilestoneStatus.IN_REVIEW)
+        run_audit(
+            session,
+            run,
+            kind="run_closed" if closing else "stage_changed",
+            at=at_(req.at),
+            data={
+                "stage": req.stage,
+                "outcome": req.outcome,
+                "detail": req.detail,
+                **released,
+            },
+            dedupe_key=f"{run.run_id}:stage:{req.stage}",
+        )
+        return queued
 
     def _stage_notices(self, session: Session, req: SetStage) -> list[int]:
         """The approvers hear that their decision is wanted, and how the run ended."""
@@ -231,9 +242,15 @@ class MilestoneRunActivities:
     def post_billing(self, req: PostBilling) -> BillingResult:
         run = req.run
         with self._sessions.begin() as session:
-            load_run(session, run.run_id)
+            if req.enters_billing:
+                billing = SetStage(run=run, stage=RunStage.BILLING, at=req.at)
+                queued = self._change_stage(session, billing)
+            else:
+                load_run(session, run.run_id)
+                queued = []
             posted = post_milestone_lines(session, run, at_(req.at))
-            queued = [] if posted is None else self._billed_notices(session, run, posted.amounts)
+            if posted is not None:
+                queued += self._billed_notices(session, run, posted.amounts)
         self._notifier.started(queued)
         if posted is None:
             raise ApplicationError(

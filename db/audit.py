@@ -11,13 +11,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import event as orm_event
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from db.models import AuditEvent, Engagement, Evidence
 from db.types import utcnow
 
 GENESIS = "0" * 64
+# session.info key: engagement id → (seq, hash) of the last event this transaction appended.
+HEADS = "audit_heads"
 
 
 def event_hash(event: AuditEvent) -> str:
@@ -66,17 +69,10 @@ def append_event(
         existing = session.scalar(select(AuditEvent).where(AuditEvent.dedupe_key == dedupe_key))
         if existing is not None:
             return existing
-    # Serialize appenders per engagement (PostgreSQL row lock; SQLite holds the write lock already).
-    session.execute(select(Engagement.id).where(Engagement.id == engagement_id).with_for_update())
-    last = session.scalar(
-        select(AuditEvent)
-        .where(AuditEvent.engagement_id == engagement_id)
-        .order_by(AuditEvent.seq.desc())
-        .limit(1)
-    )
+    seq, prev_hash = _head(session, engagement_id)
     event = AuditEvent(
         engagement_id=engagement_id,
-        seq=(last.seq + 1) if last else 1,
+        seq=seq + 1,
         at=at or utcnow(),
         actor=actor,
         kind=kind,
@@ -84,13 +80,43 @@ def append_event(
         run_id=run_id,
         data=data or {},
         evidence=evidence or [],
-        prev_hash=last.hash if last else GENESIS,
+        prev_hash=prev_hash,
         dedupe_key=dedupe_key,
     )
     event.hash = event_hash(event)
     session.add(event)
     session.flush()
+    _heads(session)[engagement_id] = (event.seq, event.hash)
     return event
+
+
+def _head(session: Session, engagement_id: str) -> tuple[int, str]:
+    """The chain's last (seq, hash). The first append of a transaction locks the engagement
+    (PostgreSQL row lock; SQLite holds the write lock already) and reads it; the lock holds
+    until the transaction ends, so later appends in it take the head they left behind."""
+    known = _heads(session).get(engagement_id)
+    if known is not None:
+        return known
+    session.execute(select(Engagement.id).where(Engagement.id == engagement_id).with_for_update())
+    last = session.execute(
+        select(AuditEvent.seq, AuditEvent.hash)
+        .where(AuditEvent.engagement_id == engagement_id)
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    ).first()
+    return (last.seq, last.hash) if last else (0, GENESIS)
+
+
+def _heads(session: Session) -> dict[str, tuple[int, str]]:
+    return session.info.setdefault(HEADS, {})
+
+
+@orm_event.listens_for(Session, "after_transaction_create")
+@orm_event.listens_for(Session, "after_transaction_end")
+def _forget_heads(session: Session, transaction: SessionTransaction) -> None:
+    """Heads are known only within one transaction and savepoint: a savepoint rolled back
+    takes its appends with it, and a new transaction must lock again."""
+    session.info.pop(HEADS, None)
 
 
 @dataclass(frozen=True)

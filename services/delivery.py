@@ -1,36 +1,20 @@
-"""Sending notifications: one attempt at a time, each recorded, with bounded exponential back-off.
-
-Emails go over SMTP (``aiosmtplib``); webhooks are POSTed with ``httpx`` and signed per the
-Standard Webhooks spec (``standardwebhooks``), with the row's ``message_id`` as ``webhook-id`` so
-a receiver can drop the duplicates that at-least-once delivery implies.
-"""
+"""Delivering notifications: attempts recorded one by one, with bounded exponential back-off
+(what an attempt sends is ``services/senders.py``)."""
 
 import asyncio
-import json
-import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from enum import StrEnum
 
-import aiosmtplib
-import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from standardwebhooks import Webhook
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
-from config import Settings
 from db.models import Notification, NotificationAttempt, WebhookEndpoint
-from domain.times import iso
 from services.errors import Problem, not_found
 from services.notice_content import Channel
-from services.webhook_targets import TargetRefused, TargetUnresolved, resolve
+from services.senders import Attempt, DeliveryConfig, Outgoing, send_all
 from workflows.delivery import Attempted, DeliverNotification, delivery_workflow_id
-
-# Error texts kept per attempt and on the row: enough to diagnose, bounded in size.
-MAX_ERROR_CHARS = 1000
 
 
 class DeliveryStatus(StrEnum):
@@ -39,229 +23,115 @@ class DeliveryStatus(StrEnum):
     DEAD = "dead"
 
 
-@dataclass(frozen=True)
-class DeliveryConfig:
-    smtp_host: str
-    smtp_port: int
-    smtp_tls: str  # none | starttls | tls
-    smtp_user: str
-    smtp_password: str
-    smtp_from: str
-    operators_email: str
-    max_attempts: int
-    backoff_seconds: float
-    backoff_max_seconds: float
-    timeout_seconds: float
-    webhook_allow_private: bool
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> "DeliveryConfig":
-        return cls(
-            smtp_host=settings.smtp_host,
-            smtp_port=settings.smtp_port,
-            smtp_tls=settings.smtp_tls,
-            smtp_user=settings.smtp_user,
-            smtp_password=settings.smtp_password,
-            smtp_from=settings.smtp_from,
-            operators_email=settings.operators_email,
-            max_attempts=settings.delivery_max_attempts,
-            backoff_seconds=settings.delivery_backoff_seconds,
-            backoff_max_seconds=settings.delivery_backoff_max_seconds,
-            timeout_seconds=settings.delivery_timeout_seconds,
-            webhook_allow_private=settings.webhook_allow_private,
-        )
-
-    def backoff(self, failed_attempts: int) -> float:
-        """Seconds to wait after the n-th failed attempt: doubling, capped."""
-        return min(self.backoff_seconds * 2 ** (failed_attempts - 1), self.backoff_max_seconds)
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """What one attempt sends, read from the row before the network is touched."""
-
-    id: int
-    channel: str
-    kind: str
-    address: str | None
-    subject: str
-    body_text: str
-    body_html: str
-    message_id: str
-    created_at: datetime
-    payload: dict
-    secret: str | None
-
-
-@dataclass(frozen=True)
-class Sent:
-    ok: bool
-    response_code: int | None = None
-    error: str | None = None
-    # Retrying cannot help (no address, the endpoint is gone): the notification is dead at once.
-    permanent: bool = False
-
-
 async def deliver(
     sessions: sessionmaker[Session], notification_id: int, config: DeliveryConfig
 ) -> Attempted:
     """One attempt at a pending notification that is due, recorded; a delivered or dead one is
     left alone, and one still in its back-off answers how long is left."""
-    outgoing, state = await asyncio.to_thread(_load, sessions, notification_id)
-    if outgoing is None:
-        return state
-    started = time.perf_counter()
-    sent = await _send(outgoing, config)
-    duration_ms = round((time.perf_counter() - started) * 1000)
-    return await asyncio.to_thread(_record, sessions, notification_id, sent, duration_ms, config)
+    return (await deliver_all(sessions, [notification_id], config))[notification_id]
+
+
+async def deliver_all(
+    sessions: sessionmaker[Session], ids: list[int], config: DeliveryConfig
+) -> dict[int, Attempted]:
+    """``deliver`` for rows written together (one activity's notices): read in one session,
+    the emails sent over one SMTP connection, the attempts recorded in one transaction."""
+    outgoing, states = await asyncio.to_thread(_load, sessions, ids)
+    if not outgoing:
+        return states
+    attempts = await send_all(outgoing, config)
+    recorded = await asyncio.to_thread(_record, sessions, attempts, config)
+    return {**states, **recorded}
 
 
 def _load(
-    sessions: sessionmaker[Session], notification_id: int
-) -> tuple[Outgoing | None, Attempted]:
+    sessions: sessionmaker[Session], ids: list[int]
+) -> tuple[list[Outgoing], dict[int, Attempted]]:
+    """The rows due for an attempt, and the state of the others."""
     with sessions() as session:
-        row = session.get(Notification, notification_id)
-        if row is None:
-            raise LookupError(f"notification {notification_id} is not recorded")
-        state = Attempted(row.status, row.attempts)
-        if row.status != DeliveryStatus.PENDING:
-            return None, state
-        wait = (row.next_attempt_at - datetime.now(UTC)).total_seconds()
-        if wait > 0:  # its back-off is not over (a first attempt failed): not yet
-            return None, Attempted(row.status, row.attempts, wait)
-        webhook = row.channel == Channel.WEBHOOK
-        endpoint = session.get(WebhookEndpoint, row.recipient_id) if webhook else None
-        return Outgoing(
-            id=row.id,
-            channel=row.channel,
-            kind=row.kind,
-            address=row.address,
-            subject=row.subject,
-            body_text=row.body_text,
-            body_html=row.body_html,
-            message_id=row.message_id,
-            created_at=row.created_at,
-            payload=row.payload,
-            secret=endpoint.secret if endpoint else None,
-        ), state
+        query = select(Notification).where(Notification.id.in_(ids))
+        rows = {row.id: row for row in session.scalars(query)}
+        missing = [i for i in ids if i not in rows]
+        if missing:
+            raise LookupError(f"notification {missing[0]} is not recorded")
+        hooks = [r.recipient_id for r in rows.values() if r.channel == Channel.WEBHOOK]
+        secrets: dict[str, str] = {}
+        if hooks:
+            endpoints = select(WebhookEndpoint.id, WebhookEndpoint.secret)
+            found = session.execute(endpoints.where(WebhookEndpoint.id.in_(hooks)))
+            secrets = {endpoint_id: secret for endpoint_id, secret in found}
+        now = datetime.now(UTC)
+        outgoing: list[Outgoing] = []
+        states: dict[int, Attempted] = {}
+        for row in rows.values():
+            wait = (row.next_attempt_at - now).total_seconds()
+            if row.status != DeliveryStatus.PENDING:
+                states[row.id] = Attempted(row.status, row.attempts)
+            elif wait > 0:  # its back-off is not over (a first attempt failed): not yet
+                states[row.id] = Attempted(row.status, row.attempts, wait)
+            else:
+                outgoing.append(_outgoing(row, secrets.get(row.recipient_id)))
+        return outgoing, states
 
 
-async def _send(outgoing: Outgoing, config: DeliveryConfig) -> Sent:
-    try:
-        if outgoing.channel == Channel.WEBHOOK:
-            return await post_webhook(outgoing, config)
-        return await send_email(outgoing, config)
-    except (OSError, aiosmtplib.SMTPException, httpx.HTTPError, TimeoutError) as exc:
-        return Sent(False, error=f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS])
-
-
-async def send_email(outgoing: Outgoing, config: DeliveryConfig) -> Sent:
-    address = outgoing.address or config.operators_email
-    if not address:
-        error = "no address: set TOLLGATE_OPERATORS_EMAIL for operators' notices"
-        return Sent(False, error=error, permanent=True)
-    message = EmailMessage()
-    message["Subject"] = outgoing.subject
-    message["From"] = config.smtp_from
-    message["To"] = address
-    message["Message-ID"] = f"<{outgoing.message_id}@tollgate>"
-    message.set_content(outgoing.body_text)
-    message.add_alternative(outgoing.body_html, subtype="html")
-    errors, _reply = await aiosmtplib.send(
-        message,
-        hostname=config.smtp_host,
-        port=config.smtp_port,
-        username=config.smtp_user or None,
-        password=config.smtp_password or None,
-        use_tls=config.smtp_tls == "tls",
-        start_tls=config.smtp_tls == "starttls",
-        timeout=config.timeout_seconds,
-    )
-    if errors:
-        return Sent(False, error=f"refused: {errors}"[:MAX_ERROR_CHARS])
-    return Sent(True, response_code=250, error=None)
-
-
-def webhook_body(outgoing: Outgoing) -> str:
-    """The Standard Webhooks payload shape: the same bytes on every retry."""
-    envelope = {
-        "type": outgoing.kind,
-        "timestamp": iso(outgoing.created_at),
-        "data": outgoing.payload,
-    }
-    return json.dumps(envelope, separators=(",", ":"), sort_keys=True)
-
-
-async def post_webhook(outgoing: Outgoing, config: DeliveryConfig) -> Sent:
-    """Post to the address checked just now (``services.webhook_targets``): a URL that may not
-    receive webhooks is a permanent failure, a host DNS cannot find now a retryable one."""
-    if outgoing.secret is None or outgoing.address is None:
-        return Sent(False, error="the webhook endpoint no longer exists", permanent=True)
-    try:
-        target = await resolve(outgoing.address, allow_private=config.webhook_allow_private)
-    except TargetRefused as exc:
-        return Sent(False, error=f"refused: {exc}"[:MAX_ERROR_CHARS], permanent=True)
-    except TargetUnresolved as exc:
-        return Sent(False, error=str(exc)[:MAX_ERROR_CHARS])
-    body = webhook_body(outgoing)
-    now = datetime.now(UTC)
-    signature = Webhook(outgoing.secret).sign(outgoing.message_id, now, body)
-    headers = {
-        "content-type": "application/json",
-        "webhook-id": outgoing.message_id,
-        "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": signature,
-    }
-    # Never follow a redirect: it could point anywhere, past the check above.
-    async with httpx.AsyncClient(timeout=config.timeout_seconds, follow_redirects=False) as http:
-        response = await http.post(
-            target.url,
-            content=body.encode(),
-            headers={**headers, **target.headers},
-            extensions=target.extensions,
-        )
-    if response.is_success:
-        return Sent(True, response_code=response.status_code)
-    return Sent(
-        False,
-        response_code=response.status_code,
-        error=f"HTTP {response.status_code}: {response.text[:200]}",
+def _outgoing(row: Notification, secret: str | None) -> Outgoing:
+    return Outgoing(
+        id=row.id,
+        channel=row.channel,
+        kind=row.kind,
+        address=row.address,
+        subject=row.subject,
+        body_text=row.body_text,
+        body_html=row.body_html,
+        message_id=row.message_id,
+        created_at=row.created_at,
+        payload=row.payload,
+        secret=secret if row.channel == Channel.WEBHOOK else None,
     )
 
 
 def _record(
-    sessions: sessionmaker[Session],
-    notification_id: int,
-    sent: Sent,
-    duration_ms: int,
-    config: DeliveryConfig,
-) -> Attempted:
+    sessions: sessionmaker[Session], attempts: dict[int, Attempt], config: DeliveryConfig
+) -> dict[int, Attempted]:
     now = datetime.now(UTC)
+    recorded: dict[int, Attempted] = {}
     with sessions.begin() as session:
-        row = session.scalars(
-            select(Notification).where(Notification.id == notification_id).with_for_update()
-        ).one()
-        session.add(
-            NotificationAttempt(
-                notification_id=row.id,
-                at=now,
-                outcome="delivered" if sent.ok else "failed",
-                response_code=sent.response_code,
-                error=sent.error,
-                duration_ms=duration_ms,
-            )
+        rows = session.scalars(
+            select(Notification)
+            .where(Notification.id.in_(attempts))
+            .order_by(Notification.id)
+            .with_for_update()
         )
-        row.attempts += 1
-        row.last_error = sent.error
-        retry_in = 0.0
-        if sent.ok:
-            row.status, row.delivered_at = DeliveryStatus.DELIVERED, now
-        elif sent.permanent or row.attempts >= config.max_attempts:
-            row.status = DeliveryStatus.DEAD
-        else:
-            retry_in = config.backoff(row.attempts)
-            row.next_attempt_at = now + timedelta(seconds=retry_in)
-        return Attempted(row.status, row.attempts, retry_in)
+        for row in rows:
+            recorded[row.id] = _recorded(session, row, attempts[row.id], config, now)
+    return recorded
+
+
+def _recorded(
+    session: Session, row: Notification, attempt: Attempt, config: DeliveryConfig, now: datetime
+) -> Attempted:
+    sent = attempt.sent
+    session.add(
+        NotificationAttempt(
+            notification_id=row.id,
+            at=now,
+            outcome="delivered" if sent.ok else "failed",
+            response_code=sent.response_code,
+            error=sent.error,
+            duration_ms=attempt.duration_ms,
+        )
+    )
+    row.attempts += 1
+    row.last_error = sent.error
+    retry_in = 0.0
+    if sent.ok:
+        row.status, row.delivered_at = DeliveryStatus.DELIVERED, now
+    elif sent.permanent or row.attempts >= config.max_attempts:
+        row.status = DeliveryStatus.DEAD
+    else:
+        retry_in = config.backoff(row.attempts)
+        row.next_attempt_at = now + timedelta(seconds=retry_in)
+    return Attempted(row.status, row.attempts, retry_in)
 
 
 def redeliver(session: Session, notification_id: int) -> Notification:

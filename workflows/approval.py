@@ -1,17 +1,20 @@
 """Dual sign-off, shared by milestone runs, close-outs and change orders.
 
-Decisions arrive as ``decide`` Updates (the API: judged by ``refusal`` before they are accepted,
-so the caller hears the truth) or ``decide`` signals (operators); both are queued, judged again
-when taken from the queue, and recorded, while the reminder → escalation → deemed-acceptance
+Decisions arrive as ``decide`` Updates (the API: judged by ``refusal`` before they are accepted
+and taken into the status at once, so the caller hears the truth without waiting for the
+recording) or ``decide`` signals (operators: judged when taken from the queue); the approval loop
+records them in order, while the reminder → escalation → deemed-acceptance
 warning → deemed acceptance → expiry timers run. Deterministic: it only waits, and calls
 activities through the workflow.
 """
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.times import iso
@@ -57,6 +60,8 @@ class Queued:
     at: str
     signal: DecisionSignal
     ticket: int = 0
+    # An Update's decision, already judged and in the status: the loop only records it.
+    taken: DecisionView | None = None
 
 
 class Approval:
@@ -76,6 +81,9 @@ class Approval:
         self._on_change = on_change
         self._ignored = 0
         self._tickets = 0
+        # Whether an admin's cancellation is waiting for this loop to stop (set by the workflow).
+        self.cancel_requested: Callable[[], bool] = lambda: False
+        self.stop_for_cancel: Callable[[], bool] = lambda: False
         # Ticket → None once recorded, or the reason it was ignored.
         self.settled: dict[int, str | None] = {}
 
@@ -85,6 +93,25 @@ class Approval:
         self._inbox.append(Queued(iso(workflow.now()), signal, self._tickets))
         return self._tickets
 
+    def take(self, signal: DecisionSignal) -> None:
+        """Take an Update's decision into the status now (its validator judged it in this same
+        activation); the approval loop records it, in arrival order."""
+        via, refusal = self._judge(signal)
+        if refusal is not None:  # not after the validator's judgement; kept as a guard
+            raise ApplicationError(refusal.reason, type=refusal.kind, non_retryable=True)
+        at = iso(workflow.now())
+        decision = DecisionView(
+            role=signal.role,
+            principal_id=signal.principal_id,
+            decision=signal.decision,
+            via=via,
+            comment=signal.comment,
+            at=at,
+            evidence_ids=list(signal.evidence_ids),
+        )
+        self._apply(decision)
+        self._inbox.append(Queued(at, signal, taken=decision))
+
     def abandon(self, reason: str) -> None:
         """Settle every ticket still open (the run ended while one was being recorded)."""
         for ticket in range(1, self._tickets + 1):
@@ -93,24 +120,29 @@ class Approval:
     async def collect(self, deadlines: list[Deadline]) -> Verdict:
         """Wait until every role approved, one rejected, or the expiry deadline passed."""
         status = self._status
-        status.pending_roles = list(self._subject.policy.roles)
+        # Decisions taken while the run was still entering approval keep their roles decided.
+        decided = {d.role for d in status.decisions}
+        status.pending_roles = [r for r in self._subject.policy.roles if r not in decided]
         timers = sorted(deadlines, key=lambda d: d.at)
         while True:
             await self._drain_inbox()
+            self.stop_if_cancelled()
             rejection = next((d for d in status.decisions if d.decision == "reject"), None)
             if rejection is not None:
                 return Verdict("rejected", f"rejected by {rejection.role}: {rejection.comment}")
             if not status.pending_roles:
                 return Verdict("approved")
             if not timers:
-                await workflow.wait_condition(lambda: bool(self._inbox))
+                await workflow.wait_condition(lambda: bool(self._inbox) or self.cancel_requested())
                 continue
             timer = timers[0]
             remaining = datetime.fromisoformat(timer.at) - workflow.now()
             if remaining > timedelta(0):
                 try:
                     await workflow.wait_condition(
-                        lambda: bool(self._inbox), timeout=remaining, timeout_summary=timer.label
+                        lambda: bool(self._inbox) or self.cancel_requested(),
+                        timeout=remaining,
+                        timeout_summary=timer.label,
                     )
                     continue
                 except TimeoutError:
@@ -164,9 +196,19 @@ class Approval:
         client_roles = self._subject.policy.client_roles
         return [r for r in self._status.pending_roles if r in client_roles]
 
+    def stop_if_cancelled(self) -> None:
+        """Stop for a cancellation the loop did not see: one that arrived as an activity it
+        awaited completed (the SDK then returns the result instead of raising)."""
+        if self.cancel_requested() and self.stop_for_cancel():
+            raise asyncio.CancelledError("cancelled while an activity completed")
+
     async def _drain_inbox(self) -> None:
         while self._inbox:
+            self.stop_if_cancelled()
             queued = self._inbox.pop(0)
+            if queued.taken is not None:
+                await self._record_activity(queued.taken)
+                continue
             signal = queued.signal
             via, refusal = self._judge(signal)
             if refusal is not None:
@@ -189,6 +231,8 @@ class Approval:
         """Decisions that arrive once approval is over are audited, never acted on."""
         while self._inbox:
             queued = self._inbox.pop(0)
+            if queued.taken is not None:  # taken, then the run ended before recording it
+                self._status.decisions.remove(queued.taken)
             stage = self._status.stage
             await self._record_ignored(queued, f"run is {stage}, not awaiting approval")
 
@@ -244,11 +288,17 @@ class Approval:
         )
 
     async def record(self, decision: DecisionView) -> None:
+        self._apply(decision)
+        await self._record_activity(decision)
+
+    def _apply(self, decision: DecisionView) -> None:
         status = self._status
         status.decisions.append(decision)
         if decision.role in status.pending_roles:
             status.pending_roles.remove(decision.role)
         self._on_change()
+
+    async def _record_activity(self, decision: DecisionView) -> None:
         summary = f"{decision.decision} by {decision.role} via {decision.via}"
         await self._activity(
             "record_decision",

@@ -128,6 +128,9 @@ class RunOpened:
 class OpenRun:
     run: RunInput
     opened_at: str
+    # The run enters ``awaiting_approval`` in the same transaction that opens it (runs that
+    # began before this existed enter it with a ``set_stage`` of its own).
+    enters_approval: bool = False
 
 
 @dataclass
@@ -212,6 +215,9 @@ class BillingResult:
 class PostBilling:
     run: RunInput
     at: str
+    # The run enters ``billing`` in the same transaction that posts its lines (runs that began
+    # before this existed enter it with a ``set_stage`` of its own first).
+    enters_billing: bool = False
 
 
 @dataclass

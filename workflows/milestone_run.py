@@ -33,6 +33,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.sign_off import SignOffWorkflow
 
+# workflow.patched: a manual run enters ``awaiting_approval`` in open_run's transaction.
+APPROVAL_WITH_OPENING = "approval-with-opening"
+# workflow.patched: the run enters ``billing`` in post_billing's transaction, one activity fewer.
+BILLING_WITH_ITS_LINES = "billing-with-its-lines"
+
 
 @workflow.defn
 class MilestoneRun(SignOffWorkflow):
@@ -42,6 +47,7 @@ class MilestoneRun(SignOffWorkflow):
     def __init__(self) -> None:
         super().__init__()
         self._upstream_changed = False
+        self._entered_approval = False
 
     @workflow.signal
     def upstream_accepted(self, milestone_id: str) -> None:
@@ -67,9 +73,16 @@ class MilestoneRun(SignOffWorkflow):
     async def _proceed(self) -> RunStatus:
         assert self._status is not None and self._approval is not None
         opened_at = iso(workflow.now())
+        # A manual run that is in time goes to approval whatever its criteria say: it enters
+        # it in the transaction that opens it.
+        self._entered_approval = (
+            self._inp.trigger_mode == "manual"
+            and not self._too_late(opened_at)
+            and workflow.patched(APPROVAL_WITH_OPENING)
+        )
         opened: RunOpened = await self._activity(
             "open_run",
-            OpenRun(run=self._inp, opened_at=opened_at),
+            OpenRun(run=self._inp, opened_at=opened_at, enters_approval=self._entered_approval),
             RunOpened,
             "record trigger, link evidence, evaluate criteria",
         )
@@ -93,17 +106,20 @@ class MilestoneRun(SignOffWorkflow):
 
         Decided here, on the workflow's clock, rather than by the API: the trigger is recorded
         and audited either way, and the run says why it closed."""
-        deadline = self._inp.deadline
-        if deadline is None or datetime.fromisoformat(triggered_at) <= datetime.fromisoformat(
-            deadline
-        ):
+        if not self._too_late(triggered_at):
             return True
         await self._close(
             "ineligible",
             "deadline_passed",
-            f"triggered at {triggered_at}, after the deadline {deadline}",
+            f"triggered at {triggered_at}, after the deadline {self._inp.deadline}",
         )
         return False
+
+    def _too_late(self, triggered_at: str) -> bool:
+        deadline = self._inp.deadline
+        return deadline is not None and datetime.fromisoformat(
+            triggered_at
+        ) > datetime.fromisoformat(deadline)
 
     async def _accept(self, opened: RunOpened) -> bool:
         if self._inp.trigger_mode in ("automatic", "both"):
@@ -130,7 +146,11 @@ class MilestoneRun(SignOffWorkflow):
     async def _collect_approvals(self, deadlines: list[Deadline]) -> bool:
         assert self._status is not None and self._approval is not None
         self._status.pending_roles = list(self._inp.policy.roles)
-        await self._set_stage("awaiting_approval")
+        if self._entered_approval:
+            self._status.stage = "awaiting_approval"
+            self._upsert_stage()
+        else:
+            await self._set_stage("awaiting_approval")
         verdict = await self._approval.collect(deadlines)
         if verdict.outcome == "approved":
             return True
@@ -160,8 +180,11 @@ class MilestoneRun(SignOffWorkflow):
             if status.stage != "waiting_on_dependency":
                 await self._set_stage("waiting_on_dependency")
             # Woken by the upstream run once it is accepted; the check above is the truth.
-            await workflow.wait_condition(lambda: self._upstream_changed or bool(self._inbox))
+            await workflow.wait_condition(
+                lambda: self._upstream_changed or bool(self._inbox) or self._cancel_requested()
+            )
             assert self._approval is not None
+            self._approval.stop_if_cancelled()
             await self._approval.ignore_inbox()
 
     async def _bill(self) -> None:
@@ -169,11 +192,16 @@ class MilestoneRun(SignOffWorkflow):
         assert status is not None
         status.waiting_on = []
         self._firm = True  # from here on the run finishes what it started
-        await self._set_stage("billing")
+        enters_billing = workflow.patched(BILLING_WITH_ITS_LINES)
+        if enters_billing:
+            status.stage = "billing"
+            self._upsert_stage()
+        else:
+            await self._set_stage("billing")
         billed_at = iso(workflow.now())
         result: BillingResult = await self._activity(
             "post_billing",
-            PostBilling(run=self._inp, at=billed_at),
+            PostBilling(run=self._inp, at=billed_at, enters_billing=enters_billing),
             BillingResult,
             f"post invoice lines for {self._inp.milestone_key}",
         )

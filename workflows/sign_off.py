@@ -1,11 +1,12 @@
 """What every sign-off workflow shares: how decisions and cancellations arrive, and the way out.
 
 Milestone runs, close-outs and change orders collect decisions the same way: the ``decide``
-Update (the API; judged by its validator before it is accepted, answered once the decision is
-recorded) and the ``decide`` signal (operators, from the Temporal UI or the CLI; judged when it
-is taken from the queue, and audited when ignored). Whatever happens to a run — an admin cancels
-it, an operator cancels it in Temporal, an activity exhausts its retries — it ends in a recorded
-stage (``cancelled`` or ``failed``, with the reason) that releases what it held.
+Update (the API; judged by its validator before it is accepted, taken into the run's status and
+answered at once, then recorded by the approval loop) and the ``decide`` signal (operators, from
+the Temporal UI or the CLI; judged when it is taken from the queue, and audited when ignored).
+Whatever happens to a run — an admin cancels it, an operator cancels it in Temporal, an activity
+exhausts its retries — it ends in a recorded stage (``cancelled`` or ``failed``, with the reason)
+that releases what it held.
 """
 
 import asyncio
@@ -36,6 +37,12 @@ with workflow.unsafe.imports_passed_through():
 NO_REASON = "cancelled in Temporal (no reason given)"
 # workflow.patched: a run cancelled while an activity is in flight is recorded cancelled.
 CANCELLED_MID_ACTIVITY = "cancelled-mid-activity"
+# workflow.patched: an Update's decision is taken and answered at once, not after its recording.
+DECISION_TAKEN_ON_ARRIVAL = "decision-taken-on-arrival"
+# workflow.patched: an admin's cancellation that arrived as an awaited activity completed (and so
+# was not raised in the body) stops the body at its next wait instead of leaving the cancel
+# Update waiting for good.
+CANCEL_SEEN_AT_NEXT_WAIT = "cancel-seen-at-next-wait"
 
 # The first line of the Temporal UI's "Current Details", per stage.
 HEADLINES = {
@@ -76,10 +83,17 @@ class SignOffWorkflow:
 
     @workflow.update(name="decide")
     async def decide_now(self, signal: DecisionSignal) -> RunStatus:
-        """A decision from the API: accepted only if the run can take it; answered once it is
-        recorded, with the run's status."""
+        """A decision from the API: accepted only if the run can take it, then taken into the
+        run's status and answered with it in the same workflow task. The Update is in the
+        history from then on, so the decision survives any crash; the approval loop records it
+        (a run that ends first audits it as ignored). Before this patch the answer waited until
+        the decision was recorded — behind any activity the loop was waiting on — and histories
+        recorded then replay that way."""
         approval = self._approval
         assert approval is not None and self._status is not None
+        if workflow.patched(DECISION_TAKEN_ON_ARRIVAL):
+            approval.take(signal)
+            return self._status
         ticket = approval.enqueue(signal)
         await workflow.wait_condition(lambda: ticket in approval.settled)
         ignored = approval.settled[ticket]
@@ -148,6 +162,9 @@ class SignOffWorkflow:
     async def _run_to_an_end(self, body: Coroutine[Any, Any, RunStatus]) -> RunStatus:
         """Run ``body`` so that every way it can end is recorded and releases the run's claims."""
         task = self._body = asyncio.create_task(body)
+        if self._approval is not None:
+            self._approval.cancel_requested = self._cancel_requested
+            self._approval.stop_for_cancel = self._stop_for_cancel
         while True:
             try:
                 return await asyncio.shield(task)
@@ -175,6 +192,13 @@ class SignOffWorkflow:
                 raise ApplicationError(
                     f"run failed: {detail}", type="RunFailed", non_retryable=True
                 ) from err
+
+    def _cancel_requested(self) -> bool:
+        return self._cancel_request is not None and not self._firm
+
+    def _stop_for_cancel(self) -> bool:
+        """Called only when a requested cancellation finds the body still running."""
+        return workflow.patched(CANCEL_SEEN_AT_NEXT_WAIT)
 
     async def _end(self, stage: RunStage, detail: str) -> RunStatus:
         status = self._status

@@ -8,6 +8,7 @@ cross-checked against the database.
 """
 
 import asyncio
+import json
 import secrets
 import signal
 import uuid
@@ -40,6 +41,7 @@ TRIGGERS = {
     "phase-2": {"source": "fault-test", "kpis": {"error_rate_pct": "0.4"}},
     "phase-3": {"source": "fault-test"},
 }
+BILLING_STARTED = ("post_billing", "activity started")
 # A killed worker's activity is retried only once its 60 s start-to-close timeout passes.
 SETTLE_SECONDS = 180
 # How long an approver's client keeps sending a decision that answers 503.
@@ -60,6 +62,9 @@ class Faults:
     caught_in_billing: int = 0
     decisions_retried: int = 0
     reconnect_seconds: list[float] = field(default_factory=list)
+    # Runs whose post_billing the worker's log says started, and how far the log was read.
+    billing_began: set[str] = field(default_factory=set)
+    log_read: int = 0
 
     def stages(self, run_ids: Iterable[str]) -> dict[str, str]:
         with self.observer.connect() as conn:
@@ -103,19 +108,36 @@ class Faults:
         self.worker.start()
         await self.worker.wait_polling(self.client, self.task_queue)
 
+    def billing(self, run_ids: list[str]) -> list[str]:
+        """The runs whose billing has begun and not committed: the run enters ``billing`` in the
+        transaction that posts its lines, so the worker's log says when that activity starts."""
+        self._read_worker_log()
+        stages = self.stages(run_ids)
+        return [r for r, stage in stages.items() if r in self.billing_began and stage != "billed"]
+
+    def _read_worker_log(self) -> None:
+        with self.worker.log.open("rb") as log:
+            log.seek(self.log_read)
+            complete = log.read().rpartition(b"\n")[0]
+        self.log_read += len(complete) + 1 if complete else 0
+        for line in complete.decode(errors="replace").splitlines():
+            if line.startswith("{"):
+                step = json.loads(line)
+                if (step.get("activity"), step.get("event")) == BILLING_STARTED:
+                    self.billing_began.add(step["run_id"])
+
     async def kill_worker_while_billing(self, run_ids: list[str]) -> None:
-        """SIGKILL the worker as soon as one of ``run_ids`` is in ``billing`` (or, should they all
-        be billed already, at once), then start a new one."""
+        """SIGKILL the worker as soon as one of ``run_ids`` is billing (or, should they all be
+        billed already, at once), then start a new one."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 15
         while loop.time() < deadline:
-            stages = self.stages(run_ids).values()
-            if "billing" in stages or all(s == "billed" for s in stages):
+            if self.billing(run_ids) or all(s == "billed" for s in self.stages(run_ids).values()):
                 break
             await asyncio.sleep(0.005)
         self.worker.stop(signal.SIGKILL)
         self.worker_kills += 1
-        self.caught_in_billing += sum(s == "billing" for s in self.stages(run_ids).values())
+        self.caught_in_billing += len(self.billing(run_ids))
         await self.start_worker()
 
     async def restart_temporal(self, sig: signal.Signals) -> None:
@@ -242,6 +264,9 @@ async def test_runs_bill_exactly_once_through_worker_kills_and_temporal_restarts
         await faults.kill_worker_while_billing(list(runs))
 
         await faults.wait_for(list(runs), "billed", timeout=SETTLE_SECONDS)
+        # A run whose worker died after its billing committed says so once that activity is
+        # retried (its start-to-close timeout) and finds its lines posted.
+        await settled(runs, timeout=SETTLE_SECONDS)
         lines = await check_books(stack, runs, customers)
         check_database(faults.observer, runs)
         print(
@@ -252,6 +277,16 @@ async def test_runs_bill_exactly_once_through_worker_kills_and_temporal_restarts
             f"decisions sent again after a 503: {faults.decisions_retried}, "
             f"runs billed: {len(runs)}, invoice lines: {lines}"
         )
+
+
+async def settled(runs: dict[str, Example], timeout: float) -> None:
+    """Until every run, asked through the API, says it is billed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    for run_id, example in runs.items():
+        while (run := await example.run(run_id))["stage"] != "billed":
+            assert loop.time() < deadline, run
+            await asyncio.sleep(0.2)
 
 
 async def check_books(stack: Stack, runs: dict[str, Example], customers: list[dict]) -> int:

@@ -267,7 +267,7 @@ async def test_one_trace_goes_from_the_trigger_request_through_its_workflow_to_i
     assert (start.service, start.parent_id) == ("tollgate-api", trigger.span_id)
     run = named["RunWorkflow:MilestoneRun"]
     assert (run.service, run.parent_id) == ("tollgate-worker", start.span_id)
-    for activity in ("open_run", "set_stage", "record_decision", "post_billing"):
+    for activity in ("open_run", "record_decision", "post_billing"):
         scheduled = named[f"StartActivity:{activity}"]
         ran = named[f"RunActivity:{activity}"]
         assert (scheduled.service, scheduled.parent_id) == ("tollgate-worker", start.span_id)
@@ -316,9 +316,7 @@ async def test_the_worker_logs_a_json_line_as_each_activity_starts_and_ends_with
     started = [s for s in ran if s["event"] == "activity started"]
     ended = [s for s in ran if s["event"] == "activity ended"]
     assert [s["activity"] for s in started] == [s["activity"] for s in ended]
-    assert {"open_run", "set_stage", "record_decision", "post_billing"} <= {
-        s["activity"] for s in ended
-    }
+    assert {"open_run", "record_decision", "post_billing"} <= {s["activity"] for s in ended}
     for line in ran:
         assert line["workflow_id"] == run_id == line["run_id"]
         assert line["engagement_id"] == engagement_id

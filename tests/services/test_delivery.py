@@ -3,19 +3,21 @@ change or not at all, routed to the endpoints that asked for the event, each att
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
 from db.models import Notification, NotificationAttempt, WebhookEndpoint, new_id
-from services.delivery import DeliveryConfig, deliver, sweep
+from services.delivery import deliver, deliver_all, sweep
 from services.notices import Notice, NoticeKind, queue, recipients
+from services.senders import DeliveryConfig
 from tests.conftest_stack import Example, new_example, serve_stack
 from workflows.delivery import delivery_workflow_id
 
@@ -125,6 +127,66 @@ async def test_an_unreachable_mail_server_is_a_failed_attempt_recorded_and_retri
         ).all()
         assert attempt.outcome == "failed" and attempt.error
         assert row.last_error == attempt.error and row.next_attempt_at > datetime.now(UTC)
+
+
+class Refusing:
+    """An SMTP server's handler that refuses one address and notes each message's connection."""
+
+    def __init__(self, refused: str) -> None:
+        self.refused = refused
+        self.received: list[tuple[tuple[str, int], str]] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        if address == self.refused:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        self.received.extend((session.peer, to) for to in envelope.rcpt_tos)
+        return "250 OK"
+
+
+@pytest.fixture
+def refusing_client() -> Iterator[tuple[Refusing, int]]:
+    handler = Refusing("client@example.com")
+    controller = Controller(handler, hostname="127.0.0.1", port=closed_port())
+    controller.start()
+    try:
+        yield handler, controller.port
+    finally:
+        controller.stop()
+
+
+async def test_one_activitys_notices_share_one_smtp_connection_and_a_refusal_fails_alone(
+    example: Example, refusing_client: tuple[Refusing, int]
+):
+    server, port = refusing_client
+    hook = endpoint(example, ["run_billed"])
+    about = notice(example)
+    people = {r: [example.people[p]["id"]] for r, p in [("lead", "lead"), ("ap", "client")]}
+    people["backup"] = [example.people["lead_backup"]["id"]]
+    with example.stack.sessions.begin() as session:
+        ids = queue(session, about, recipients(people))
+
+    config = replace(CONFIG, smtp_port=port, webhook_allow_private=True)
+    attempted = await deliver_all(example.stack.sessions, ids, config)
+
+    rows = {r.address: r for r in rows_of(example, about.run_id) if r.recipient_id != hook}
+    assert {a: r.status for a, r in rows.items()} == {
+        "lead@example.com": "delivered",
+        "lead_backup@example.com": "delivered",
+        "client@example.com": "pending",  # refused: retried after its back-off
+    }
+    assert "mailbox unavailable" in (rows["client@example.com"].last_error or "")
+    assert sorted(to for _, to in server.received) == [
+        "lead@example.com",
+        "lead_backup@example.com",
+    ]
+    assert len({peer for peer, _ in server.received}) == 1  # one connection for the batch
+    [webhook] = [r for r in rows_of(example, about.run_id) if r.recipient_id == hook]
+    assert (webhook.status, attempted[webhook.id].attempts) == ("pending", 1)
+    assert "ConnectError" in (webhook.last_error or "")
 
 
 async def test_an_operators_notice_without_an_operators_address_is_dead_at_once_saying_why(

@@ -25,8 +25,9 @@ from sqlalchemy import select
 
 from config import Settings
 from db.models import Notification, NotificationAttempt, WebhookEndpoint, new_id
-from services.delivery import DeliveryConfig, deliver
+from services.delivery import deliver
 from services.notices import Notice, NoticeKind, queue
+from services.senders import DeliveryConfig
 from services.webhook_targets import pinned
 from tests.conftest_stack import Example
 

@@ -85,12 +85,14 @@ async def watch_reports(watch: Watch, count: int) -> WatchStatus:
 
 async def finish(harness: Harness, bonus: Bonus, record_as: str | None = None) -> WatchStatus:
     """The watch's result, once its history and then its run's replay deterministically; with
-    ``TOLLGATE_RECORD_HISTORIES=1`` its history is saved as ``histories/<record_as>.json``."""
+    ``TOLLGATE_RECORD_HISTORIES=1`` its history is saved as ``histories/<record_as>.json``
+    unless that exists (a committed history is never recorded again)."""
     result = await bonus.watch.result()
     history = await bonus.watch.fetch_history()
     await Replayer(workflows=WORKFLOWS).replay_workflow(history)
-    if record_as is not None and RECORD_TO:
-        (HISTORIES / f"{record_as}.json").write_text(history.to_json())
+    path = HISTORIES / f"{record_as}.json"
+    if record_as is not None and RECORD_TO and not path.exists():
+        path.write_text(history.to_json())
     assert (await harness.finish(bonus.run)).stage == "billed"
     return result
 

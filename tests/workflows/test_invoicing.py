@@ -53,12 +53,14 @@ from workflows.schedules import ensure_finalize_schedule, finalize_schedule
 
 async def replayed(handle: WorkflowHandle, record_as: str | None = None) -> Any:
     """The workflow's result, after checking its history replays deterministically; with
-    ``TOLLGATE_RECORD_HISTORIES=1`` the history is also saved as ``histories/<record_as>.json``."""
+    ``TOLLGATE_RECORD_HISTORIES=1`` the history is also saved as ``histories/<record_as>.json``
+    unless that exists (a committed history is never recorded again)."""
     result = await handle.result()
     history = await handle.fetch_history()
     await Replayer(workflows=WORKFLOWS).replay_workflow(history)
-    if record_as is not None and RECORD_TO:
-        (HISTORIES / f"{record_as}.json").write_text(history.to_json())
+    path = HISTORIES / f"{record_as}.json"
+    if record_as is not None and RECORD_TO and not path.exists():
+        path.write_text(history.to_json())
     return result
 
 

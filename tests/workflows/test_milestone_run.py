@@ -62,6 +62,45 @@ async def test_both_approvals_bill_the_milestone_with_retention_withheld(harness
     ]
 
 
+async def test_a_billed_run_changes_stage_in_the_activities_that_open_and_bill_it(
+    harness: Harness,
+):
+    run = await harness.trigger("phase-1")
+    await harness.wait_for_stage(run, "awaiting_approval")
+    await harness.decide(run, "delivery_lead", "lead")
+    await harness.decide(run, "client_ap", "client")
+
+    assert (await harness.finish(run)).stage == "billed"
+
+    history = await run.fetch_history()
+    activities = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert activities == ["open_run", "record_decision", "record_decision", "post_billing"]
+    assert audit_kinds(harness, run.id) == [
+        "trigger_received",
+        "criteria_evaluated",
+        "stage_changed",  # awaiting approval, in open_run
+        "decision",
+        "decision",
+        "stage_changed",  # billing, in post_billing
+        "invoice_line_posted",
+        "invoice_line_posted",
+        "retention_held",
+        "milestone_accepted",
+    ]
+    with harness.sessions() as session:
+        first_notice = session.scalar(
+            select(Notification.kind)
+            .where(Notification.run_id == run.id)
+            .order_by(Notification.id)
+            .limit(1)
+        )
+    assert first_notice == "approval_requested"
+
+
 async def test_a_rejection_closes_the_run_without_a_charge(harness: Harness):
     run = await harness.trigger("phase-1")
     await harness.decide(run, "delivery_lead", "lead")
