@@ -13,11 +13,13 @@ from pathlib import Path
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
 from db.migrate import upgrade
+from db.session import make_engine, make_session_factory
 from workflows import search_attributes as sa
 
 pytest_plugins = ["tests.conftest_stack"]
@@ -75,6 +77,17 @@ def sqlite_database(directory: Path) -> Iterator[str]:
 def database(backend: str, directory: Path) -> Iterator[str]:
     with postgres_database() if backend == "postgresql" else sqlite_database(directory) as url:
         yield url
+
+
+@contextmanager
+def database_sessions(backend: str, directory: Path) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a fresh database of ``backend``, its engine disposed of afterwards."""
+    with database(backend, directory) as url:
+        engine = make_engine(url)
+        try:
+            yield make_session_factory(engine)
+        finally:
+            engine.dispose()
 
 
 async def register_search_attributes(env: WorkflowEnvironment) -> None:

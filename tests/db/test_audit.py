@@ -10,20 +10,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.audit import append_event, verify_chain
 from db.models import AuditEvent, Customer, Engagement, new_id
-from db.session import make_engine, make_session_factory
-from tests.conftest import database
+from tests.conftest import database_sessions
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def sessions(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[sessionmaker[Session]]:
-    with database(request.param, tmp_path_factory.mktemp(request.param)) as url:
-        engine = make_engine(url)
-        try:
-            yield make_session_factory(engine)
-        finally:
-            engine.dispose()
+    with database_sessions(request.param, tmp_path_factory.mktemp(request.param)) as sessions:
+        yield sessions
 
 
 @pytest.fixture

@@ -14,11 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from config import Settings
 from db.audit import append_event
 from db.models import Customer, Engagement, Invoice, InvoiceLine, Milestone, new_id
-from db.session import make_engine, make_session_factory
 from services.pdf.invoices import invoice_document
 from services.pdf.model import DocumentContext
 from services.pdf.render import render_pdf
-from tests.conftest import database
+from tests.conftest import database_sessions
 
 AT = datetime(2026, 10, 31, 12, tzinfo=UTC)
 CONTEXT = DocumentContext.of(
@@ -35,12 +34,8 @@ CONTEXT = DocumentContext.of(
 def sessions(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[sessionmaker[Session]]:
-    with database(request.param, tmp_path_factory.mktemp(request.param)) as url:
-        engine = make_engine(url)
-        try:
-            yield make_session_factory(engine)
-        finally:
-            engine.dispose()
+    with database_sessions(request.param, tmp_path_factory.mktemp(request.param)) as sessions:
+        yield sessions
 
 
 def hybrid_draft(session: Session) -> tuple[str, str]:

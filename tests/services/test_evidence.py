@@ -12,10 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Customer, Engagement, Evidence, EvidenceBlob, EvidenceLink, new_id
-from db.session import make_engine, make_session_factory
 from services.callers import Caller
 from services.evidence import EvidenceNotLinkable, check_citable, link_evidence
-from tests.conftest import database
+from tests.conftest import database_sessions
 
 ADMIN = Caller("admin", "admin")
 CONCURRENT = 50
@@ -25,12 +24,8 @@ CONCURRENT = 50
 def sessions(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[sessionmaker[Session]]:
-    with database(request.param, tmp_path_factory.mktemp(request.param)) as url:
-        engine = make_engine(url)
-        try:
-            yield make_session_factory(engine)
-        finally:
-            engine.dispose()
+    with database_sessions(request.param, tmp_path_factory.mktemp(request.param)) as sessions:
+        yield sessions
 
 
 @dataclass

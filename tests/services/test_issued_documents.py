@@ -11,7 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import AuditEvent, Invoice, IssuedDocument
-from db.session import make_engine, make_session_factory
 from services.errors import Problem
 from services.issued_documents import (
     DocumentKind,
@@ -22,7 +21,7 @@ from services.issued_documents import (
     record_issued,
 )
 from services.pdf.render import render_pdf
-from tests.conftest import database
+from tests.conftest import database_sessions
 from tests.services.test_documents_pdf import AT, CONTEXT, hybrid_draft
 
 INVOICE = DocumentKind.INVOICE
@@ -32,12 +31,8 @@ INVOICE = DocumentKind.INVOICE
 def sessions(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[sessionmaker[Session]]:
-    with database(request.param, tmp_path_factory.mktemp(request.param)) as url:
-        engine = make_engine(url)
-        try:
-            yield make_session_factory(engine)
-        finally:
-            engine.dispose()
+    with database_sessions(request.param, tmp_path_factory.mktemp(request.param)) as sessions:
+        yield sessions
 
 
 def rendered(sessions: sessionmaker[Session], invoice_id: str) -> Issued:

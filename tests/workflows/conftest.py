@@ -6,7 +6,8 @@ Setup data goes through the same functions the HTTP routes call, without HTTP in
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -16,19 +17,18 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
+from temporalio.worker import Interceptor, Replayer
 
 from api.example import platform_migration
 from api.routes.customers import create_customer
 from api.routes.engagements import create_engagement
 from api.routes.principals import create_principal
 from api.schemas import ChangeOrderIn, CustomerIn, EngagementIn, PrincipalIn, TriggerIn
-from db.session import make_engine, make_session_factory
 from services.callers import Caller
 from services.change_orders import propose, start_change_order
 from services.runs import start_run
 from services.triggers import accept_trigger
-from tests.conftest import database
+from tests.conftest import database_sessions
 from worker import WORKFLOWS, build_worker
 from workflows.change_order import ChangeOrderApproval
 from workflows.contracts import DecisionSignal, RunStatus
@@ -141,16 +141,25 @@ def seed(sessions: sessionmaker[Session], **engagement_changes: Any) -> tuple[di
     return people, engagement
 
 
+@asynccontextmanager
+async def harness_on(
+    env: WorkflowEnvironment,
+    backend: str,
+    directory: Path,
+    interceptors: Sequence[Interceptor] = (),
+) -> AsyncIterator[Harness]:
+    """The example engagement on a fresh ``backend`` database, and a worker on ``env``."""
+    with database_sessions(backend, directory) as sessions:
+        people, engagement = seed(sessions)
+        task_queue = f"tollgate-test-{uuid.uuid4()}"
+        async with build_worker(env.client, sessions, task_queue, interceptors=interceptors):
+            yield Harness(env, sessions, task_queue, people, engagement)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def harness(
     request: pytest.FixtureRequest, time_skipping: WorkflowEnvironment, tmp_path: Path
 ) -> AsyncIterator[Harness]:
     """On each database: the activities' transactions, locks and upserts differ between them."""
-    with database(request.param, tmp_path) as url:
-        engine = make_engine(url)
-        sessions = make_session_factory(engine)
-        people, engagement = seed(sessions)
-        task_queue = f"tollgate-test-{uuid.uuid4()}"
-        async with build_worker(time_skipping.client, sessions, task_queue):
-            yield Harness(time_skipping, sessions, task_queue, people, engagement)
-        engine.dispose()
+    async with harness_on(time_skipping, request.param, tmp_path) as harness:
+        yield harness

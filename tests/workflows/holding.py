@@ -2,7 +2,6 @@
 or an Update while that activity runs, every time."""
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -13,10 +12,7 @@ from temporalio import activity
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
-from db.session import make_engine, make_session_factory
-from tests.conftest import database
-from tests.workflows.conftest import Harness, seed
-from worker import build_worker
+from tests.workflows.conftest import Harness, harness_on
 
 
 @dataclass
@@ -47,12 +43,6 @@ async def holding(
 ) -> AsyncIterator[tuple[Harness, HoldActivity]]:
     """A harness on ``db`` whose worker holds the activity ``name`` in flight."""
     hold = HoldActivity(name)
-    with database(db, tmp_path) as url:
-        engine = make_engine(url)
-        sessions = make_session_factory(engine)
-        people, engagement = seed(sessions)
-        task_queue = f"tollgate-test-{uuid.uuid4()}"
-        async with build_worker(env.client, sessions, task_queue, interceptors=[hold]):
-            yield Harness(env, sessions, task_queue, people, engagement), hold
-            hold.release.set()
-        engine.dispose()
+    async with harness_on(env, db, tmp_path, interceptors=[hold]) as harness:
+        yield harness, hold
+        hold.release.set()

@@ -5,7 +5,6 @@ recording ends makes, and these tests need no skipped time. Each race is run sev
 interleaving differs from one try to the next."""
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,12 +14,9 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from db.models import Decision
-from db.session import make_engine, make_session_factory
-from tests.conftest import database
-from tests.workflows.conftest import Harness, seed
+from tests.workflows.conftest import Harness, harness_on
 from tests.workflows.test_milestone_run import audit_kinds
 from tests.workflows.test_way_out import cancel, cancel_now, decide
-from worker import build_worker
 from workflows.contracts import RunStatus
 
 TRIES = 4
@@ -30,14 +26,8 @@ TRIES = 4
 async def live(
     request: pytest.FixtureRequest, dev_server: WorkflowEnvironment, tmp_path: Path
 ) -> AsyncIterator[Harness]:
-    with database(request.param, tmp_path) as url:
-        engine = make_engine(url)
-        sessions = make_session_factory(engine)
-        people, engagement = seed(sessions)
-        task_queue = f"tollgate-test-{uuid.uuid4()}"
-        async with build_worker(dev_server.client, sessions, task_queue):
-            yield Harness(dev_server, sessions, task_queue, people, engagement)
-        engine.dispose()
+    async with harness_on(dev_server, request.param, tmp_path) as harness:
+        yield harness
 
 
 def recorded(h: Harness, run_id: str) -> list[tuple[str, str]]:
