@@ -150,15 +150,21 @@ def redeliver(session: Session, notification_id: int) -> Notification:
     return row
 
 
-async def start_deliveries(client: Client, task_queue: str, ids: list[int]) -> None:
-    """Start (or find running) the delivery workflow of each row."""
+async def start_deliveries(
+    client: Client, task_queue: str, ids: list[int], *, again: bool = False
+) -> None:
+    """Start (or find running) the delivery workflow of each row. ``again``: a redelivered row,
+    whose earlier workflow gave up; one still finishing is replaced, not joined (joined, it would
+    end without another attempt and leave the row to the sweep)."""
+    policies = WorkflowIDConflictPolicy
+    conflict = policies.TERMINATE_EXISTING if again else policies.USE_EXISTING
     for notification_id in ids:
         await client.start_workflow(
             DeliverNotification.run,
             notification_id,
             id=delivery_workflow_id(task_queue, notification_id),
             task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_conflict_policy=conflict,
             static_summary=f"deliver notification {notification_id}",
         )
 

@@ -190,7 +190,7 @@ async def redeliver_notification(
     session.commit()
     view = _view(row)
     try:
-        await start_deliveries(temporal, settings.task_queue, [notification_id])
+        await start_deliveries(temporal, settings.task_queue, [notification_id], again=True)
     except (RPCError, RuntimeError) as exc:
         if isinstance(exc, RuntimeError) and not temporal_unreachable(exc):
             raise

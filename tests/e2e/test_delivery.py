@@ -275,6 +275,38 @@ async def test_a_webhook_that_always_fails_ends_dead_with_every_attempt_recorded
     )
 
 
+async def test_a_redelivery_replaces_a_delivery_workflow_of_the_row_still_running(
+    example: Example, receiver: tuple[Receiver, str]
+):
+    """A row goes dead as its workflow records the last attempt, and the workflow ends a moment
+    later; a redelivery in that moment must start a delivery of its own, not join the one that
+    is ending. Here a workflow no worker runs holds the row's workflow id for good."""
+    hooks, base = receiver
+    name = f"down-{uuid.uuid4().hex[:8]}"
+    endpoint = await register(example, hooks, base, name)
+    hooks.failures_left[name] = MAX_ATTEMPTS
+    run_id, _ = await trigger_phase_one(example)
+    row = await endpoint_row(example.stack, run_id, endpoint["id"])
+    await wait_for_status(example.stack, row["id"], "dead")
+    stack = example.stack
+    workflow_id = delivery_workflow_id(stack.task_queue, row["id"])
+    for _ in range(100):  # the workflow that gave up has ended
+        if (await stack.temporal.get_workflow_handle(workflow_id).describe()).close_time:
+            break
+        await asyncio.sleep(0.05)
+    ending = await stack.temporal.start_workflow(
+        "NoWorkerRunsThis", id=workflow_id, task_queue=f"{stack.task_queue}-nobody"
+    )
+
+    response = await stack.post(f"/v1/notifications/{row['id']}/redeliver", {})
+
+    assert response.status_code == 202, response.text
+    delivered = await wait_for_status(stack, row["id"], "delivered")
+    assert len(delivered["attempt_log"]) == MAX_ATTEMPTS + 1
+    held = stack.temporal.get_workflow_handle(workflow_id, run_id=ending.result_run_id)
+    assert (await held.describe()).status.name == "TERMINATED"
+
+
 async def test_approvers_hear_of_each_decision_and_of_the_billing_with_the_billed_amounts(
     example: Example, inbox: Inbox
 ):
