@@ -114,7 +114,7 @@ def in_new_york(instant: str) -> str:
 
 def as_emailed(instant: str) -> set[str]:
     """How an email may write a deadline the run also states: the email's deadlines are planned
-    from when the run asked for approval, a moment after the run's own, so it can read a minute
-    on."""
+    from when the run asked for approval (for a manual run, the moment it opened; for a run whose
+    criteria are checked first, a moment after the run's own), so it can read a minute on."""
     at = datetime.fromisoformat(instant)
     return {in_new_york((at + timedelta(seconds=late)).isoformat()) for late in (0, 5)}
