@@ -80,6 +80,11 @@ class MilestoneRun(SignOffWorkflow):
             and not self._too_late(opened_at)
             and workflow.patched(APPROVAL_WITH_OPENING)
         )
+        if self._entered_approval:
+            # Open to decisions already: the database says awaiting approval (and the approvers
+            # are emailed) the moment open_run commits, before this run hears it completed. The
+            # stage follows once it has, with the deadlines open_run planned.
+            self._status.pending_roles = list(self._inp.policy.roles)
         opened: RunOpened = await self._activity(
             "open_run",
             OpenRun(run=self._inp, opened_at=opened_at, enters_approval=self._entered_approval),
@@ -145,11 +150,11 @@ class MilestoneRun(SignOffWorkflow):
 
     async def _collect_approvals(self, deadlines: list[Deadline]) -> bool:
         assert self._status is not None and self._approval is not None
-        self._status.pending_roles = list(self._inp.policy.roles)
         if self._entered_approval:
             self._status.stage = "awaiting_approval"
             self._upsert_stage()
         else:
+            self._status.pending_roles = list(self._inp.policy.roles)
             await self._set_stage("awaiting_approval")
         verdict = await self._approval.collect(deadlines)
         if verdict.outcome == "approved":

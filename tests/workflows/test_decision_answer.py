@@ -117,3 +117,30 @@ async def test_a_decision_taken_but_not_yet_recorded_when_a_run_is_cancelled_is_
     await harness.finish(run)
     assert recorded_roles(harness, run.id) == []
     assert audit_kinds(harness, run.id).count("decision_ignored") == 1
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def opening_held(
+    request: pytest.FixtureRequest, time_skipping: WorkflowEnvironment, tmp_path: Path
+) -> AsyncIterator[HeldHarness]:
+    async with holding("open_run", request.param, time_skipping, tmp_path) as held:
+        yield held
+
+
+async def test_a_decision_that_arrives_while_a_manual_run_is_being_opened_is_taken(
+    opening_held: HeldHarness,
+):
+    """A manual run's approval request goes out the moment open_run commits, before the run
+    hears that it completed (or, should its worker die then, until open_run is retried): an
+    approver who answers at once must not be refused."""
+    harness, hold = opening_held
+    run = await harness.trigger("phase-1")
+    await asyncio.wait_for(hold.started.wait(), 10)
+
+    status = await asyncio.wait_for(decide(harness, run, "delivery_lead", "lead"), 10)
+
+    assert status.pending_roles == ["client_ap"]
+    hold.release.set()
+    await decide(harness, run, "client_ap", "client")
+    assert (await harness.finish(run)).stage == "billed"
+    assert recorded_roles(harness, run.id) == ["delivery_lead", "client_ap"]
