@@ -124,6 +124,47 @@ def at_(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
+def record_decision_in(
+    session: Session, notifier: Notifier, subject: Subject, decision: DecisionView
+) -> list[int]:
+    """Record a decision once (unique per run and role) with its audit event and its notices;
+    the ids of the notices to send once the transaction commits."""
+    load_run(session, subject.run_id)
+    existing = session.scalar(
+        select(Decision).where(Decision.run_id == subject.run_id, Decision.role == decision.role)
+    )
+    if existing is None:
+        session.add(
+            Decision(
+                run_id=subject.run_id,
+                role=decision.role,
+                principal_id=decision.principal_id,
+                decision=decision.decision,
+                via=decision.via,
+                comment=decision.comment,
+                evidence_ids=decision.evidence_ids,
+                at=at_(decision.at),
+            )
+        )
+    run_audit(
+        session,
+        subject,
+        actor=decision.principal_id or SYSTEM_ACTOR,
+        kind="decision",
+        at=at_(decision.at),
+        data={
+            "role": decision.role,
+            "decision": decision.decision,
+            "via": decision.via,
+            "principal_id": decision.principal_id,
+            "comment": decision.comment,
+        },
+        evidence=evidence_refs(session, decision.evidence_ids),
+        dedupe_key=f"{subject.run_id}:decision:{decision.role}",
+    )
+    return notifier.queue(session, *decision_notice(session, subject, decision))
+
+
 class ApprovalActivities:
     def __init__(
         self, session_factory: sessionmaker[Session], notifier: Notifier | None = None
@@ -137,44 +178,8 @@ class ApprovalActivities:
 
     @activity.defn(name="record_decision")
     def record_decision(self, req: RecordDecision) -> None:
-        subject, decision = req.subject, req.decision
         with self._sessions.begin() as session:
-            load_run(session, subject.run_id)
-            existing = session.scalar(
-                select(Decision).where(
-                    Decision.run_id == subject.run_id, Decision.role == decision.role
-                )
-            )
-            if existing is None:
-                session.add(
-                    Decision(
-                        run_id=subject.run_id,
-                        role=decision.role,
-                        principal_id=decision.principal_id,
-                        decision=decision.decision,
-                        via=decision.via,
-                        comment=decision.comment,
-                        evidence_ids=decision.evidence_ids,
-                        at=at_(decision.at),
-                    )
-                )
-            run_audit(
-                session,
-                subject,
-                actor=decision.principal_id or SYSTEM_ACTOR,
-                kind="decision",
-                at=at_(decision.at),
-                data={
-                    "role": decision.role,
-                    "decision": decision.decision,
-                    "via": decision.via,
-                    "principal_id": decision.principal_id,
-                    "comment": decision.comment,
-                },
-                evidence=evidence_refs(session, decision.evidence_ids),
-                dedupe_key=f"{subject.run_id}:decision:{decision.role}",
-            )
-            queued = self._notifier.queue(session, *decision_notice(session, subject, decision))
+            queued = record_decision_in(session, self._notifier, req.subject, req.decision)
         self._notifier.started(queued)
 
     @activity.defn(name="record_ignored_decision")

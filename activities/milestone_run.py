@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.approval import at_, deadlines_for, load_run
+from activities.approval import at_, deadlines_for, load_run, record_decision_in
 from activities.audit import run_audit
 from activities.delivery import Notifier
 from activities.invoicing import post_milestone_lines, run_charge, success_fee_of
@@ -241,6 +241,11 @@ class MilestoneRunActivities:
     @activity.defn(name="post_billing")
     def post_billing(self, req: PostBilling) -> BillingResult:
         run = req.run
+        if req.decision is not None:
+            # Committed on its own first: the approval stays recorded whatever billing meets.
+            with self._sessions.begin() as session:
+                recorded = record_decision_in(session, self._notifier, run.subject, req.decision)
+            self._notifier.started(recorded)
         with self._sessions.begin() as session:
             if req.enters_billing:
                 billing = SetStage(run=run, stage=RunStage.BILLING, at=req.at)

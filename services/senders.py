@@ -6,6 +6,7 @@ at-least-once delivery implies. Nothing here touches the database.
 
 import asyncio
 import json
+import socket
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ class DeliveryConfig:
     backoff_max_seconds: float
     timeout_seconds: float
     webhook_allow_private: bool
+    # How this host greets SMTP servers (EHLO); looked up once, not per connection.
+    local_hostname: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "DeliveryConfig":
@@ -57,6 +60,7 @@ class DeliveryConfig:
             backoff_max_seconds=settings.delivery_backoff_max_seconds,
             timeout_seconds=settings.delivery_timeout_seconds,
             webhook_allow_private=settings.webhook_allow_private,
+            local_hostname=socket.getfqdn(),
         )
 
     def backoff(self, failed_attempts: int) -> float:
@@ -144,6 +148,7 @@ async def _send_emails(emails: list[Outgoing], config: DeliveryConfig) -> list[t
         use_tls=config.smtp_tls == "tls",
         start_tls=config.smtp_tls == "starttls",
         timeout=config.timeout_seconds,
+        local_hostname=config.local_hostname,
     )
     connecting = await _timed(_connect(smtp))
     if not connecting.sent.ok:

@@ -86,6 +86,10 @@ class Approval:
         self.stop_for_cancel: Callable[[], bool] = lambda: False
         # Ticket → None once recorded, or the reason it was ignored.
         self.settled: dict[int, str | None] = {}
+        # Whether the workflow records the final approval itself, with what follows it (asked
+        # only once a final approval is in hand, so it may call ``workflow.patched``).
+        self.defers_final_approval: Callable[[], bool] = lambda: False
+        self._deferred: DecisionView | None = None
 
     def enqueue(self, signal: DecisionSignal) -> int:
         """Queue a decision for the approval loop; its ticket settles once it is judged."""
@@ -202,20 +206,33 @@ class Approval:
         if self.cancel_requested() and self.stop_for_cancel():
             raise asyncio.CancelledError("cancelled while an activity completed")
 
+    def _is_final_approval(self, decision: DecisionView) -> bool:
+        """The approval that completes the sign-off, with nothing queued behind it."""
+        status = self._status
+        return (
+            not self._inbox
+            and not status.pending_roles
+            and all(d.decision == "approve" for d in status.decisions)
+            and decision.decision == "approve"
+        )
+
+    def take_deferred(self) -> DecisionView | None:
+        """The final approval the loop left for the workflow to record (once). Nothing comes
+        between: ``collect`` returns with it, and the run turns firm before it next waits."""
+        deferred, self._deferred = self._deferred, None
+        return deferred
+
     async def _drain_inbox(self) -> None:
         while self._inbox:
             self.stop_if_cancelled()
             queued = self._inbox.pop(0)
-            if queued.taken is not None:
-                await self._record_activity(queued.taken)
-                continue
-            signal = queued.signal
-            via, refusal = self._judge(signal)
-            if refusal is not None:
-                await self._record_ignored(queued, refusal.reason)
-                continue
-            await self.record(
-                DecisionView(
+            if queued.taken is None:
+                signal = queued.signal
+                via, refusal = self._judge(signal)
+                if refusal is not None:
+                    await self._record_ignored(queued, refusal.reason)
+                    continue
+                queued.taken = DecisionView(
                     role=signal.role,
                     principal_id=signal.principal_id,
                     decision=signal.decision,
@@ -224,8 +241,13 @@ class Approval:
                     at=queued.at,
                     evidence_ids=list(signal.evidence_ids),
                 )
-            )
-            self.settled[queued.ticket] = None
+                self._apply(queued.taken)
+            if self._is_final_approval(queued.taken) and self.defers_final_approval():
+                self._deferred = queued.taken
+            else:
+                await self._record_activity(queued.taken)
+            if queued.ticket:  # an operator's signal (or an Update from before the patch)
+                self.settled[queued.ticket] = None
 
     async def ignore_inbox(self) -> None:
         """Decisions that arrive once approval is over are audited, never acted on."""

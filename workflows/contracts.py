@@ -218,6 +218,9 @@ class PostBilling:
     # The run enters ``billing`` in the same transaction that posts its lines (runs that began
     # before this existed enter it with a ``set_stage`` of its own first).
     enters_billing: bool = False
+    # The final approval, recorded (and committed) by the same activity just before the lines,
+    # so a run without dependencies goes from its last sign-off to billed in one activity.
+    decision: DecisionView | None = None
 
 
 @dataclass

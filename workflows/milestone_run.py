@@ -37,6 +37,8 @@ with workflow.unsafe.imports_passed_through():
 APPROVAL_WITH_OPENING = "approval-with-opening"
 # workflow.patched: the run enters ``billing`` in post_billing's transaction, one activity fewer.
 BILLING_WITH_ITS_LINES = "billing-with-its-lines"
+# workflow.patched: a run without dependencies records its final approval in post_billing.
+FINAL_APPROVAL_WITH_BILLING = "final-approval-with-billing"
 
 
 @workflow.defn
@@ -67,6 +69,7 @@ class MilestoneRun(SignOffWorkflow):
         self._approval = Approval(
             inp.subject, self._status, self._inbox, self._activity, on_change=self._show
         )
+        self._approval.defers_final_approval = self._records_final_approval_with_billing
         self._show()
         return await self._run_to_an_end(self._proceed())
 
@@ -204,11 +207,16 @@ class MilestoneRun(SignOffWorkflow):
         else:
             await self._set_stage("billing")
         billed_at = iso(workflow.now())
+        assert self._approval is not None
+        decision = self._approval.take_deferred()
+        recording = f"record {decision.role}'s approval, " if decision else ""
         result: BillingResult = await self._activity(
             "post_billing",
-            PostBilling(run=self._inp, at=billed_at, enters_billing=enters_billing),
+            PostBilling(
+                run=self._inp, at=billed_at, enters_billing=enters_billing, decision=decision
+            ),
             BillingResult,
-            f"post invoice lines for {self._inp.milestone_key}",
+            f"{recording}post invoice lines for {self._inp.milestone_key}",
         )
         status.amounts = result.amounts
         status.invoice_id = result.invoice_id
@@ -254,6 +262,11 @@ class MilestoneRun(SignOffWorkflow):
         self._show()
 
     # ---- helpers --------------------------------------------------------------------------
+
+    def _records_final_approval_with_billing(self) -> bool:
+        """Without dependencies, the final approval leads straight to billing: post_billing
+        records it (committed first, on its own), one activity fewer per run."""
+        return not self._inp.depends_on and workflow.patched(FINAL_APPROVAL_WITH_BILLING)
 
     async def _set_stage(self, stage: str) -> None:
         assert self._status is not None

@@ -2,9 +2,11 @@
 
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import select
+from temporalio.client import WorkflowFailureError
 
-from db.models import AuditEvent, InvoiceLine, Milestone, Notification, RetentionEntry
+from db.models import AuditEvent, Decision, InvoiceLine, Milestone, Notification, RetentionEntry
 from tests.workflows.conftest import Harness
 from workflows.milestone_run import MilestoneRun
 
@@ -16,6 +18,15 @@ def audit_kinds(h: Harness, run_id: str) -> list[str]:
                 select(AuditEvent.kind).where(AuditEvent.run_id == run_id).order_by(AuditEvent.seq)
             )
         )
+
+
+def scheduled(history) -> list[str]:
+    """The activities a run's history scheduled, in order."""
+    return [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
 
 
 def lines(h: Harness, run_id: str) -> list[tuple[str, int]]:
@@ -78,7 +89,8 @@ async def test_a_billed_run_changes_stage_in_the_activities_that_open_and_bill_i
         for e in history.events
         if e.HasField("activity_task_scheduled_event_attributes")
     ]
-    assert activities == ["open_run", "record_decision", "record_decision", "post_billing"]
+    # The final approval is recorded by post_billing, committed before the lines.
+    assert activities == ["open_run", "record_decision", "post_billing"]
     assert audit_kinds(harness, run.id) == [
         "trigger_received",
         "criteria_evaluated",
@@ -219,6 +231,34 @@ async def test_a_dependant_waits_for_its_upstream_and_bills_once_it_is_accepted(
     kinds = audit_kinds(harness, phase2.id)
     assert "dependency_wait" in kinds
     assert kinds.count("decision_ignored") == 1  # the late rejection changed nothing
+    # Billing waited on its upstream, so the final approval was recorded when it was given.
+    assert scheduled(phase2_history := await phase2.fetch_history()).count("record_decision") == 2
+    assert scheduled(phase2_history)[-1] == "post_billing"
+
+
+async def test_the_final_approval_stays_recorded_when_billing_is_refused(harness: Harness):
+    run = await harness.trigger("phase-1")
+    await harness.wait_for_stage(run, "awaiting_approval")
+    with harness.sessions.begin() as session:  # as if billed in full meanwhile
+        milestone = session.scalar(select(Milestone).where(Milestone.key == "phase-1"))
+        assert milestone is not None
+        milestone.accepted_percent = "100"
+    await harness.decide(run, "delivery_lead", "lead")
+    await harness.decide(run, "client_ap", "client")
+
+    with pytest.raises(WorkflowFailureError) as failure:
+        await run.result()
+    await harness.replay(run)
+
+    assert "post_billing gave up (BillingConflict)" in str(failure.value.cause)
+    assert (await run.query(MilestoneRun.status)).stage == "failed"
+    with harness.sessions() as session:
+        recorded = session.scalars(
+            select(Decision.role).where(Decision.run_id == run.id).order_by(Decision.id)
+        ).all()
+    assert recorded == ["delivery_lead", "client_ap"]
+    assert audit_kinds(harness, run.id).count("decision") == 2
+    assert lines(harness, run.id) == []
 
 
 async def test_a_kpi_gated_dependency_that_missed_its_kpi_makes_the_run_ineligible(
