@@ -151,6 +151,24 @@ class Bench:
             cpu.stop(groups)
         return report("bare Temporal", times, wall, cpu)
 
+    async def read_billed(self, driver: Driver, targets: list[Target]) -> None:
+        """Each billed run's status read once more, as an integrator reads a run after the fact:
+        what a read of an ended run costs."""
+        cpu = CpuMeter()
+        cpu.start(self.groups())
+
+        async def read(i: int) -> float:
+            sent = time.monotonic()
+            await driver.status(targets[i])
+            return time.monotonic() - sent
+
+        times = await bounded(len(targets), self.args.concurrency, read)
+        cpu.stop(self.groups())
+        print(f"reading a billed run's status ({len(times)} reads)")
+        print(f"  read request              {percentiles(times)}")
+        for name, seconds in cpu.spent.items():
+            print(f"  CPU per read {name:<12} {seconds / len(times) * 1000:7.1f} ms")
+
     async def waiting(self, driver: Driver) -> None:
         args = self.args
         targets = await bounded(args.waiting, args.concurrency, driver.engagement)
@@ -203,6 +221,7 @@ async def main(args: argparse.Namespace) -> int:
                 await bench.waiting(driver)
                 return 0
             full_rate, targets = await bench.full(driver)
+            await bench.read_billed(driver, targets)
             problems = await driver.check(targets)
             for problem in problems:
                 print(f"CHECK FAILED: {problem}", flush=True)

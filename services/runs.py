@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -24,6 +25,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from db.models import Engagement, Milestone, MilestoneDependency, Run
+from domain.lifecycle import TERMINAL_STAGES
 from domain.money import format_minor
 from domain.times import iso
 from services.change_orders import start_change_order
@@ -164,6 +166,19 @@ def handle(client: Client, run_id: str) -> WorkflowHandle[MilestoneRun, RunStatu
 
 async def query_status(client: Client, run_id: str) -> RunStatus:
     return await handle(client, run_id).query(MilestoneRun.status)
+
+
+async def read_status(client: Client, run_id: str, stage: str) -> RunStatus:
+    """The run's status. One whose recorded ``stage`` says it ended is read from what its
+    workflow returned, which Temporal keeps with the closed workflow: a query would make a
+    worker replay the whole history. A run still open, still finishing, or closed without
+    returning (failed, terminated) is asked."""
+    run = handle(client, run_id)
+    if stage in TERMINAL_STAGES:
+        described = await run.describe()
+        if described.status == WorkflowExecutionStatus.COMPLETED:
+            return await run.result()
+    return await run.query(MilestoneRun.status)
 
 
 # ---- decisions and cancellations: Updates, answered with the workflow's own judgement ---------

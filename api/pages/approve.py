@@ -41,7 +41,7 @@ from services import approval_links as links
 from services.callers import Caller
 from services.errors import Problem
 from services.evidence import link_evidence
-from services.runs import RunClosed, query_status, send_decision
+from services.runs import RunClosed, read_status, send_decision
 from workflows.contracts import DecisionSignal
 
 log = logging.getLogger("tollgate.pages")
@@ -232,7 +232,7 @@ async def _status(session: Session, temporal: Any, run: Run) -> tuple[dict[str, 
     """The workflow's own status, or the database's record when it cannot answer (not live)."""
     try:
         async with asyncio.timeout(QUERY_PATIENCE_SECONDS):
-            return run_status_view(await query_status(temporal, run.id)), True
+            return run_status_view(await read_status(temporal, run.id, run.stage)), True
     except (RPCError, RuntimeError, WorkflowQueryFailedError, TimeoutError):
         log.warning("run %s did not answer its status query; showing the books", run.id)
         return await run_in_threadpool(_recorded_status, session, run), False

@@ -25,7 +25,7 @@ from services.access import load_engagement
 from services.callers import Caller
 from services.evidence import EvidenceNotLinkable, check_citable, link_evidence
 from services.run_ends import end_run
-from services.runs import RunClosed, query_status, send_cancel, send_decision
+from services.runs import RunClosed, read_status, send_cancel, send_decision
 from workflows.contracts import CancelRequest, DecisionSignal
 
 router = APIRouter(prefix="/v1", tags=["runs"])
@@ -96,7 +96,8 @@ async def get_run(
 ) -> RunStatus:
     run = await run_in_threadpool(_visible_run, session, caller, run_id)
     try:
-        return RunStatus.model_validate(run_status_view(await query_status(temporal, run.id), run))
+        status = await read_status(temporal, run.id, run.stage)
+        return RunStatus.model_validate(run_status_view(status, run))
     except RPCError:
         return RunStatus.model_validate(await run_in_threadpool(run_row_view, session, run))
 

@@ -314,6 +314,6 @@ async def test_evidence_bytes_reach_approvers_only_once_attached_to_their_engage
 
 async def test_the_health_check_reports_the_database_and_temporal(stack: Stack):
     response = await stack.http.get("/healthz")
-    assert response.status_code == 200
+    assert response.status_code == 200, response.text  # which of the two did not answer
     assert response.json()["database"] == "ok"
     assert response.json()["temporal"] == "ok"
