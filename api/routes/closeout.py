@@ -20,7 +20,7 @@ from db.models import Run
 from services.access import load_engagement
 from services.callers import Caller
 from services.closeouts import abandon_closeout, request_closeout, start_closeout
-from services.runs import query_status
+from services.runs import read_status
 
 router = APIRouter(prefix="/v1/engagements", tags=["closeout"])
 
@@ -63,26 +63,28 @@ async def get_closeout(
     engagement_id: str, session: SessionDep, caller: CallerDep, temporal: TemporalDep
 ) -> RunStatus:
     """The latest close-out's status (as ``GET /v1/runs/{run_id}`` shows it)."""
-    run_id = await run_in_threadpool(_latest_closeout, session, caller, engagement_id)
+    run_id, stage = await run_in_threadpool(_latest_closeout, session, caller, engagement_id)
     try:
-        return RunStatus.model_validate(run_status_view(await query_status(temporal, run_id)))
+        status = await read_status(temporal, run_id, stage)
+        return RunStatus.model_validate(run_status_view(status))
     except RPCError:
         return await run_in_threadpool(_row_view, session, run_id)
 
 
-def _latest_closeout(session: Session, caller: Caller, engagement_id: str) -> str:
-    """The latest close-out's run id; the read ends here so no lock is held while querying."""
+def _latest_closeout(session: Session, caller: Caller, engagement_id: str) -> tuple[str, str]:
+    """The latest close-out's run id and recorded stage; the read ends here so no lock is held
+    while Temporal is asked."""
     engagement = load_engagement(session, engagement_id, caller)
-    run_id = session.scalar(
-        select(Run.id)
+    latest = session.execute(
+        select(Run.id, Run.stage)
         .where(Run.engagement_id == engagement.id, Run.kind == "closeout")
         .order_by(Run.created_at.desc())
         .limit(1)
-    )
+    ).first()
     session.rollback()
-    if run_id is None:
+    if latest is None:
         raise not_found("Close-out of engagement", engagement_id)
-    return run_id
+    return latest.id, latest.stage
 
 
 def _row_view(session: Session, run_id: str) -> RunStatus:

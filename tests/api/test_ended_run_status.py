@@ -17,6 +17,7 @@ from services.runs import query_status
 from tests.conftest_stack import Example
 
 SHOWN = ("stage", "pending_roles", "escalated_roles", "decisions", "deadlines", "criteria")
+APPROVERS = (("delivery_lead", "lead"), ("client_ap", "client"))
 
 
 class CountQueries(Interceptor):
@@ -65,7 +66,7 @@ async def billed_run(example: Example) -> str:
     assert response.status_code == 202, response.text
     run_id = response.json()["run_id"]
     await example.wait_for_stage(run_id, "awaiting_approval")
-    for role, person in (("delivery_lead", "lead"), ("client_ap", "client")):
+    for role, person in APPROVERS:
         decided = await example.decide(run_id, role, person)
         assert decided.status_code == 202, decided.text
     await example.stack.temporal.get_workflow_handle(run_id).result()  # closed
@@ -103,3 +104,28 @@ async def test_a_run_awaiting_approval_is_asked_for_its_status(
     assert sorted(read["pending_roles"]) == ["client_ap", "delivery_lead"]
     cancelled = await example.stack.post(f"/v1/runs/{run_id}/cancel", {"reason": "test over"})
     assert cancelled.status_code == 200, cancelled.text
+
+
+async def test_a_released_close_out_reads_what_it_returned_without_asking_a_worker(
+    example: Example, counted: tuple[httpx.AsyncClient, CountQueries]
+):
+    http, queries = counted
+    path = f"/v1/engagements/{example.engagement['id']}/closeout"
+    milestones = example.engagement["milestones"]
+    waive = [{"milestone": m["key"], "reason": "Descoped"} for m in milestones]
+    started = await example.stack.post(path, {"waive": waive})
+    assert started.status_code == 202, started.text
+    run_id = started.json()["run_id"]
+    await example.wait_for_stage(run_id, "awaiting_approval")
+    for role, person in APPROVERS:
+        decided = await example.decide(run_id, role, person, comment="All delivered")
+        assert decided.status_code == 202, decided.text
+    await example.stack.temporal.get_workflow_handle(run_id).result()  # closed
+
+    read = (await http.get(path, headers=example.stack.auth())).json()
+
+    assert queries.asked == []
+    asked = asdict(await query_status(example.stack.temporal, run_id))
+    assert (read["run_id"], read["stage"]) == (run_id, "released")
+    assert read["details"] == asked["details"]
+    assert {k: read[k] for k in SHOWN} == {k: asked[k] for k in SHOWN}
