@@ -4,8 +4,9 @@ Decisions arrive as ``decide`` Updates (the API: judged by ``refusal`` before th
 and taken into the status at once, so the caller hears the truth without waiting for the
 recording) or ``decide`` signals (operators: judged when taken from the queue); the approval loop
 records them in order, while the reminder → escalation → deemed-acceptance
-warning → deemed acceptance → expiry timers run. Deterministic: it only waits, and calls
-activities through the workflow.
+warning → deemed acceptance → expiry timers run. A workflow may take the final approval over and
+record it with what follows (a milestone run without dependencies: with its billing).
+Deterministic: it only waits, and calls activities through the workflow.
 """
 
 import asyncio
