@@ -151,6 +151,20 @@ async def wait_for_status(stack: Stack, notification_id: int, status: str) -> di
     raise AssertionError(f"notification {notification_id} never became {status}: {response.text}")
 
 
+async def dead_webhook(
+    example: Example, receiver: tuple[Receiver, str]
+) -> tuple[str, dict[str, Any]]:
+    """A webhook endpoint that answers 503 to every attempt, and its row of a run's first
+    notice once that row is dead; the endpoint's name in the receiver, and the row."""
+    hooks, base = receiver
+    name = f"down-{uuid.uuid4().hex[:8]}"
+    endpoint = await register(example, hooks, base, name)
+    hooks.failures_left[name] = MAX_ATTEMPTS
+    run_id, _ = await trigger_phase_one(example)
+    row = await endpoint_row(example.stack, run_id, endpoint["id"])
+    return name, await wait_for_status(example.stack, row["id"], "dead")
+
+
 async def delivered_by_a_workflow(stack: Stack, notification_id: int) -> bool:
     """Whether the row needed a DeliverNotification workflow (its first attempt failed)."""
     workflow_id = delivery_workflow_id(stack.task_queue, notification_id)
@@ -246,14 +260,8 @@ async def test_a_webhook_that_fails_once_is_retried_with_the_same_webhook_id_and
 async def test_a_webhook_that_always_fails_ends_dead_with_every_attempt_recorded_and_redelivers(
     example: Example, receiver: tuple[Receiver, str]
 ):
-    hooks, base = receiver
-    name = f"down-{uuid.uuid4().hex[:8]}"
-    endpoint = await register(example, hooks, base, name)
-    hooks.failures_left[name] = MAX_ATTEMPTS
-
-    run_id, _ = await trigger_phase_one(example)
-    row = await endpoint_row(example.stack, run_id, endpoint["id"])
-    dead = await wait_for_status(example.stack, row["id"], "dead")
+    hooks, _ = receiver
+    name, dead = await dead_webhook(example, receiver)
 
     assert dead["attempts"] == MAX_ATTEMPTS
     assert [a["response_code"] for a in dead["attempt_log"]] == [503] * MAX_ATTEMPTS
@@ -281,13 +289,7 @@ async def test_a_redelivery_replaces_a_delivery_workflow_of_the_row_still_runnin
     """A row goes dead as its workflow records the last attempt, and the workflow ends a moment
     later; a redelivery in that moment must start a delivery of its own, not join the one that
     is ending. Here a workflow no worker runs holds the row's workflow id for good."""
-    hooks, base = receiver
-    name = f"down-{uuid.uuid4().hex[:8]}"
-    endpoint = await register(example, hooks, base, name)
-    hooks.failures_left[name] = MAX_ATTEMPTS
-    run_id, _ = await trigger_phase_one(example)
-    row = await endpoint_row(example.stack, run_id, endpoint["id"])
-    await wait_for_status(example.stack, row["id"], "dead")
+    _, row = await dead_webhook(example, receiver)
     stack = example.stack
     workflow_id = delivery_workflow_id(stack.task_queue, row["id"])
     for _ in range(100):  # the workflow that gave up has ended
