@@ -97,7 +97,8 @@ async def register_search_attributes(env: WorkflowEnvironment) -> None:
             search_attributes={
                 key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in sa.ALL
             },
-        )
+        ),
+        retry=True,
     )
 
 

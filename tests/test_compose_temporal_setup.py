@@ -25,6 +25,9 @@ SCRIPT = ROOT / "deploy" / "compose" / "temporal-namespace.sh"
 JOB = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["temporal-namespace"]
 KEYWORD = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
 DAY = 24 * 3600
+# The reads below are made with retry=True, as the SDK makes its own calls: the session's dev
+# server recycles its connections every 5 minutes and, while a worker on the same client holds a
+# long poll open, the first call after that is cancelled (api/routes/health.py says more).
 
 
 async def setup_job(
@@ -53,14 +56,14 @@ async def setup_job(
 
 async def retention_days(env: WorkflowEnvironment, namespace: str) -> float:
     described = await env.client.workflow_service.describe_namespace(
-        DescribeNamespaceRequest(namespace=namespace)
+        DescribeNamespaceRequest(namespace=namespace), retry=True
     )
     return described.config.workflow_execution_retention_ttl.ToSeconds() / DAY
 
 
 async def custom_attributes(env: WorkflowEnvironment, namespace: str) -> dict[str, int]:
     listed = await env.client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=namespace)
+        ListSearchAttributesRequest(namespace=namespace), retry=True
     )
     return dict(listed.custom_attributes)
 
@@ -103,7 +106,8 @@ async def test_an_attribute_registered_with_another_type_fails_the_job(
         AddSearchAttributesRequest(
             namespace=namespace,
             search_attributes={clash: IndexedValueType.INDEXED_VALUE_TYPE_TEXT},
-        )
+        ),
+        retry=True,
     )
     clashing = await setup_job(dev_server, namespace, attributes=[clash])
     assert clashing.returncode != 0
