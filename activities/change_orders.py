@@ -29,7 +29,7 @@ from services.change_orders import milestone_states
 from services.engagements import add_milestones, record_version
 from services.inputs import MilestoneIn
 from services.time_term_changes import apply_terms_change, lock_time_terms, plan_terms_change
-from workflows.contracts import ChangeOrderInput, ChangeOrderResult, ChangeOrderStep
+from workflows.change_order_contracts import ChangeOrderInput, ChangeOrderResult, ChangeOrderStep
 
 # Change-order fields → the milestone column each one sets.
 COLUMNS = {

@@ -36,7 +36,7 @@ from domain.times import iso
 from services.document_notices import Clawback, clawback_issued, queue_document
 from workflows import search_attributes as sa
 from workflows.clawback_watch import ClawbackWatch
-from workflows.contracts import (
+from workflows.watch_contracts import (
     CheckReport,
     ClawBack,
     ClawedBack,

@@ -23,7 +23,8 @@ from domain.lifecycle import TERMINAL_STAGES
 from domain.money import format_minor
 from domain.times import iso
 from services import notices
-from workflows.contracts import CloseoutStep, Deadline, RetentionReleased
+from workflows.closeout_contracts import CloseoutStep, RetentionReleased
+from workflows.contracts import Deadline
 
 # A close-out whose workflow could not be started is marked so (see api/routes/closeout.py).
 NOT_STARTED = "cancelled"

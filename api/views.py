@@ -20,7 +20,8 @@ from db.models import (
     Run,
 )
 from domain.times import iso
-from workflows.contracts import RunStatus, WatchStatus
+from workflows.contracts import RunStatus
+from workflows.watch_contracts import WatchStatus
 
 
 def customer_view(customer: Customer) -> dict[str, Any]:

@@ -36,7 +36,8 @@ from services.open_runs import open_milestone_runs
 from services.time_term_changes import plan_terms_change
 from workflows import search_attributes as sa
 from workflows.change_order import ChangeOrderApproval
-from workflows.contracts import ChangeOrderInput, RunStatus
+from workflows.change_order_contracts import ChangeOrderInput
+from workflows.contracts import RunStatus
 
 
 @dataclass

@@ -30,7 +30,8 @@ from services.errors import Problem
 from services.open_runs import open_milestone_runs
 from workflows import search_attributes as sa
 from workflows.closeout import EngagementCloseout
-from workflows.contracts import CloseoutInput, RunStatus, Waiver
+from workflows.closeout_contracts import CloseoutInput, Waiver
+from workflows.contracts import RunStatus
 
 # Milestones that need no waiver: accepted, or taken out of the contract by a change order.
 SETTLED = (MilestoneStatus.ACCEPTED, MilestoneStatus.REMOVED)

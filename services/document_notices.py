@@ -31,7 +31,7 @@ from db.models import (
 from domain.money import format_minor
 from services.notice_content import ENVIRONMENT, Channel
 from services.notices import OPERATORS, NoticeKind, subscribed, write_new
-from workflows.contracts import WatchInput
+from workflows.watch_contracts import WatchInput
 
 
 @dataclass

@@ -35,15 +35,9 @@ from services.engagements import approval_policy
 from services.errors import Problem
 from services.time_sign_offs import start_sign_off
 from workflows import search_attributes as sa
-from workflows.contracts import (
-    CancelRequest,
-    ChangeOrderInput,
-    CloseoutInput,
-    DecisionSignal,
-    DependencySpec,
-    RunInput,
-    RunStatus,
-)
+from workflows.change_order_contracts import ChangeOrderInput
+from workflows.closeout_contracts import CloseoutInput
+from workflows.contracts import CancelRequest, DecisionSignal, DependencySpec, RunInput, RunStatus
 from workflows.encounter_sign_off import EncountersInput
 from workflows.milestone_run import MilestoneRun
 from workflows.time_sign_off import TimesheetInput

@@ -13,12 +13,12 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.activity_calls import activity_caller
     from workflows.approval import Approval
-    from workflows.contracts import (
+    from workflows.change_order_contracts import (
         ChangeOrderInput,
         ChangeOrderResult,
         ChangeOrderStep,
-        RunStatus,
     )
+    from workflows.contracts import RunStatus
     from workflows.sign_off import SignOffWorkflow
 
 

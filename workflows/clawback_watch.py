@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.times import iso
     from workflows import search_attributes as sa
     from workflows.activity_calls import activity_caller
-    from workflows.contracts import (
+    from workflows.watch_contracts import (
         CheckReport,
         ClawBack,
         ClawedBack,

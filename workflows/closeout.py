@@ -15,14 +15,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.activity_calls import activity_caller
     from workflows.approval import Approval
-    from workflows.contracts import (
-        DEADLINE_FIELDS,
-        CloseoutInput,
-        CloseoutStep,
-        Deadline,
-        RetentionReleased,
-        RunStatus,
-    )
+    from workflows.closeout_contracts import CloseoutInput, CloseoutStep, RetentionReleased
+    from workflows.contracts import DEADLINE_FIELDS, Deadline, RunStatus
     from workflows.sign_off import SignOffWorkflow
 
 

@@ -29,9 +29,9 @@ with workflow.unsafe.imports_passed_through():
         RunOpened,
         RunStatus,
         SetStage,
-        WatchInput,
     )
     from workflows.sign_off import SignOffWorkflow
+    from workflows.watch_contracts import WatchInput
 
 # workflow.patched: a manual run enters ``awaiting_approval`` in open_run's transaction.
 APPROVAL_WITH_OPENING = "approval-with-opening"

@@ -29,7 +29,7 @@ from domain.times import iso
 from services.access import load_engagement
 from services.runs import canonical_hash
 from workflows.clawback_watch import ClawbackWatch, watch_id_for
-from workflows.contracts import KpiReportSignal, WatchStatus
+from workflows.watch_contracts import KpiReportSignal, WatchStatus
 
 router = APIRouter(prefix="/v1/milestones", tags=["clawbacks"])
 

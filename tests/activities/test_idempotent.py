@@ -43,29 +43,22 @@ from services.triggers import accept_trigger
 from tests.conftest import database
 from tests.encounter_setup import encounter_engagement, priced_batch
 from worker import activity_list
+from workflows.change_order_contracts import ChangeOrderInput, ChangeOrderStep
+from workflows.closeout_contracts import CloseoutStep
 from workflows.contracts import (
     ApprovalPolicy,
-    ChangeOrderInput,
-    ChangeOrderStep,
     CheckDependencies,
-    CheckReport,
-    ClawBack,
-    CloseoutStep,
-    CloseWindow,
     DecisionSignal,
     DecisionView,
     EndRun,
-    KpiReportSignal,
     Notify,
     OpenRun,
-    OpenWindow,
     PlanDeadlines,
     PostBilling,
     RecordDecision,
     RecordIgnoredDecision,
     RunInput,
     SetStage,
-    WatchInput,
 )
 from workflows.encounters import BillChunkRequest
 from workflows.invoicing import (
@@ -75,6 +68,14 @@ from workflows.invoicing import (
     IssueCreditNoteInput,
 )
 from workflows.issued_documents import RecordDocument
+from workflows.watch_contracts import (
+    CheckReport,
+    ClawBack,
+    CloseWindow,
+    KpiReportSignal,
+    OpenWindow,
+    WatchInput,
+)
 
 ADMIN = Caller("admin", "admin")
 AT = "2026-03-02T15:00:00+00:00"

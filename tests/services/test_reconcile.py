@@ -16,7 +16,7 @@ from services.reconcile import reconcile
 from services.runs import STARTERS
 from services.triggers import accept_trigger
 from tests.conftest_stack import Example
-from workflows.contracts import ChangeOrderInput
+from workflows.change_order_contracts import ChangeOrderInput
 
 ADMIN = Caller("admin", "admin")
 NOW = timedelta(0)

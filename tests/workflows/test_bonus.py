@@ -14,7 +14,7 @@ from db.models import AuditEvent, InvoiceLine, Milestone
 from domain.times import iso
 from tests.workflows.conftest import Harness
 from workflows.clawback_watch import ClawbackWatch, watch_id_for
-from workflows.contracts import WatchStatus
+from workflows.watch_contracts import WatchStatus
 
 STANDARD = platform_migration("cus", "lead", "client", "lead_backup", "client_backup")["milestones"]
 

@@ -20,7 +20,7 @@ from tests.workflows.conftest import HISTORIES, RECORD_TO, Harness
 from tests.workflows.test_bonus import with_bonus
 from worker import WORKFLOWS
 from workflows.clawback_watch import ClawbackWatch, watch_id_for
-from workflows.contracts import KpiReportSignal, WatchInput, WatchStatus
+from workflows.watch_contracts import KpiReportSignal, WatchInput, WatchStatus
 
 Watch = WorkflowHandle[ClawbackWatch, WatchStatus]
 
