@@ -12,17 +12,16 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from api.example import SIGNOFF_PDF, platform_migration
-from api.serving import server_config
 from config import Settings
 from db.session import make_engine, make_session_factory
 from tests.conftest import database
+from tests.serving import served
 from worker import build_worker
 
 
@@ -153,14 +152,10 @@ async def serve_stack(
         engine = make_engine(url)
         sessions = make_session_factory(engine)
         app = create_app(settings, temporal=env.client)
-        server = uvicorn.Server(server_config(app, settings, "127.0.0.1", 0, log_level="warning"))
-        serving = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
         async with (
+            served(app, settings) as base,
             build_worker(env.client, sessions, settings.task_queue),
-            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
+            httpx.AsyncClient(base_url=base, timeout=30) as http,
         ):
             yield Stack(
                 http,
@@ -171,8 +166,6 @@ async def serve_stack(
                 settings.task_queue,
                 settings.link_secret,
             )
-        server.should_exit = True
-        await serving
         engine.dispose()
 
 

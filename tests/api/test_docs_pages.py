@@ -16,7 +16,6 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
@@ -27,6 +26,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from api.app import create_app
 from config import Settings
 from tests.conftest import unavailable
+from tests.serving import served
 
 HOST = "docs.tollgate.test"  # not localhost: Swagger UI treats local hosts differently
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -64,16 +64,8 @@ async def base_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[st
         database_url=f"sqlite:///{directory / 'tollgate.db'}",
         admin_token=secrets.token_urlsafe(24),
     )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
-    )
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await serving
+    async with served(create_app(settings), settings) as base:
+        yield base
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])

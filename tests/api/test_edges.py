@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -40,7 +39,8 @@ from tests.api.problems import assert_problem
 from tests.api.test_bonus_and_success_fees import LAUNCH_BONUS
 from tests.conftest import database
 from tests.conftest_stack import Example, Stack
-from workflows.contracts import ClawBack, KpiReportSignal, WatchInput
+from tests.serving import served
+from workflows.watch_contracts import ClawBack, KpiReportSignal, WatchInput
 
 MIB = 1024 * 1024
 AT = datetime(2026, 4, 1, 12, 0, tzinfo=UTC)
@@ -177,22 +177,13 @@ def closed_port() -> int:
 
 
 @asynccontextmanager
-async def served(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """create_app(settings) on uvicorn, with no Temporal client handed in."""
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
-    )
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not serving.done(), "the API did not start"
-        await asyncio.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            yield http
-    finally:
-        server.should_exit = True
-        await serving
+async def api_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of create_app(settings) on uvicorn, with no Temporal client handed in."""
+    async with (
+        served(create_app(settings), settings) as base,
+        httpx.AsyncClient(base_url=base, timeout=30) as http,
+    ):
+        yield http
 
 
 def settings_for(database_url: str, **changes: Any) -> Settings:
@@ -207,7 +198,7 @@ async def test_postgresql_out_of_reach_is_a_503_with_retry_after_on_every_endpoi
     url = f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/tollgate"
     settings = settings_for(url)
     admin = {"Authorization": f"Bearer {settings.admin_token}"}
-    async with served(settings) as http:
+    async with api_client(settings) as http:
         created = await http.post(
             "/v1/customers", json={"name": "Acme", "currency": "USD"}, headers=admin
         )
@@ -236,7 +227,7 @@ async def test_the_api_serves_without_temporal_and_connects_once_it_is_up(
         evidence_max_bytes=2 * MIB,
     )
     admin = {"Authorization": f"Bearer {settings.admin_token}"}
-    async with served(settings) as http:
+    async with api_client(settings) as http:
         health = await http.get("/healthz")
         assert health.status_code == 503
         assert health.json() == {

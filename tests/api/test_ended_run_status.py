@@ -1,20 +1,19 @@
 """Reading a run that ended: what its workflow returned, kept by Temporal with the closed
 workflow, rather than a query that makes a worker replay the run's whole history."""
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from temporalio.client import Client, Interceptor, OutboundInterceptor, QueryWorkflowInput
 
 from api.app import create_app
 from config import Settings
 from services.runs import query_status
 from tests.conftest_stack import Example
+from tests.serving import served
 
 SHOWN = ("stage", "pending_roles", "escalated_roles", "decisions", "deadlines", "criteria")
 APPROVERS = (("delivery_lead", "lead"), ("client_ap", "client"))
@@ -48,17 +47,11 @@ async def counted(example: Example) -> AsyncIterator[tuple[httpx.AsyncClient, Co
     settings = Settings(
         database_url=url, admin_token=stack.admin_token, task_queue=stack.task_queue
     )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, temporal=temporal), port=0, log_level="warning")
-    )
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+    async with (
+        served(create_app(settings, temporal=temporal), settings) as base,
+        httpx.AsyncClient(base_url=base, timeout=30) as http,
+    ):
         yield http, queries
-    server.should_exit = True
-    await serving
 
 
 async def billed_run(example: Example) -> str:

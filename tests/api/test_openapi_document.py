@@ -3,7 +3,6 @@ problem+json with one schema; a bearer scheme on every protected operation; Idem
 required where it is. And the copies committed in docs/ are the document the app serves."""
 
 import ast
-import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator
@@ -12,13 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from api.app import create_app
 from api.openapi import DOCUMENT_PATH, GUIDE_PATH, REGENERATE, guide_with_table, rendered
 from config import Settings
 from tests.api.problems import assert_problem
 from tests.conftest import database
+from tests.serving import served
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBLEM_JSON = "application/problem+json"
@@ -192,21 +191,15 @@ async def without_link_secret(tmp_path: Path) -> AsyncIterator[tuple[httpx.Async
     links are a 503), and a principal's token."""
     with database("sqlite", tmp_path) as url:
         settings = Settings(database_url=url, admin_token=secrets.token_urlsafe(24), link_secret="")
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
-        )
-        serving = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        async with (
+            served(create_app(settings), settings) as base,
+            httpx.AsyncClient(base_url=base, timeout=30) as http,
+        ):
             admin = {"Authorization": f"Bearer {settings.admin_token}"}
             body = {"name": "Dana", "email": "dana@example.com"}
             principal = await http.post("/v1/principals", json=body, headers=admin)
             assert principal.status_code == 201, principal.text
             yield http, principal.json()["token"]
-        server.should_exit = True
-        await serving
 
 
 async def test_the_headers_the_document_promises_are_sent(

@@ -3,20 +3,19 @@ model, or a page of them), and every property of every component an answer reach
 description and an example. A route added without a model, or a model field without them, fails
 here."""
 
-import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from pydantic import BaseModel
 
 from api.app import create_app
 from api.models import ApiModel, Page, example_of
 from config import Settings
+from tests.serving import served
 
 REF = "#/components/schemas/"
 
@@ -25,19 +24,12 @@ REF = "#/components/schemas/"
 async def document(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[dict[str, Any]]:
     """``/openapi.json`` as the app serves it over HTTP (no database or Temporal needed)."""
     directory = tmp_path_factory.mktemp("openapi")
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(_settings(directory)), host="127.0.0.1", port=0, log_level="warning"
-        )
-    )
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+    settings = _settings(directory)
+    async with (
+        served(create_app(settings), settings) as base,
+        httpx.AsyncClient(base_url=base) as http,
+    ):
         response = await http.get("/openapi.json")
-    server.should_exit = True
-    await serving
     assert response.status_code == 200
     yield response.json()
 

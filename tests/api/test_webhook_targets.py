@@ -2,7 +2,6 @@
 a URL that is or resolves to a loopback, private or link-local address is a 422 naming the
 field, and nothing is registered; a public address is accepted."""
 
-import asyncio
 import secrets
 import socket
 from collections.abc import AsyncIterator
@@ -10,7 +9,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 
 from api.app import create_app
@@ -19,6 +17,7 @@ from db.models import WebhookEndpoint
 from db.session import make_engine, make_session_factory
 from tests.api.problems import assert_problem
 from tests.conftest import database
+from tests.serving import served
 
 
 def closed_port() -> int:
@@ -58,26 +57,19 @@ async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Api]:
             temporal_address=f"127.0.0.1:{closed_port()}",
             webhook_allow_private=False,
         )
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
-        )
-        serving = asyncio.create_task(server.serve())
-        while not server.started:
-            assert not serving.done(), "the API did not start"
-            await asyncio.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            served = Api(http, settings)
+        async with (
+            served(create_app(settings), settings) as base,
+            httpx.AsyncClient(base_url=base, timeout=30) as http,
+        ):
+            registering = Api(http, settings)
             customer = await http.post(
                 "/v1/customers",
                 json={"name": "Acme", "currency": "USD"},
                 headers={"Authorization": f"Bearer {settings.admin_token}"},
             )
             assert customer.status_code == 201, customer.text
-            served.customer_id = customer.json()["id"]
-            yield served
-        server.should_exit = True
-        await serving
+            registering.customer_id = customer.json()["id"]
+            yield registering
 
 
 @pytest.mark.parametrize(

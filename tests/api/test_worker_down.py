@@ -1,13 +1,11 @@
 """A run whose worker does not answer: a decision is a 503 problem, never a 500 and never a
 decision recorded behind the caller's back, and a cancellation says the same."""
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 
 from api.app import create_app
@@ -18,6 +16,7 @@ from services.runs import start_run
 from services.triggers import accept_trigger
 from tests.api.problems import assert_problem
 from tests.conftest_stack import Example
+from tests.serving import served
 
 TRIGGER = {"source": "test", "completion_percent": "100", "kpis": {}, "evidence_ids": []}
 
@@ -34,15 +33,8 @@ async def impatient(example: Example) -> AsyncIterator[httpx.AsyncClient]:
         update_patience_seconds=1,
     )
     app = create_app(settings, temporal=stack.temporal)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+    async with served(app, settings) as base, httpx.AsyncClient(base_url=base, timeout=30) as http:
         yield http
-    server.should_exit = True
-    await serving
 
 
 async def run_without_a_worker(example: Example) -> str:

@@ -1,17 +1,16 @@
 """Every refusal reaches the client's caller as a ``ProblemError`` carrying the API's problem
 details: what went wrong, for which fields, and when to try again."""
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-import uvicorn
 
-from tests.api.test_edges import closed_port, served, settings_for
+from tests.api.test_edges import api_client, closed_port, settings_for
 from tests.conftest_stack import Example
+from tests.serving import served
 from tollgate_client import AsyncTollgate, ProblemError
 
 
@@ -61,7 +60,7 @@ async def test_a_wrong_token_is_a_401_problem(tollgate: AsyncTollgate):
 
 async def test_an_unreachable_database_is_a_503_that_says_when_to_retry():
     settings = settings_for(f"postgresql+psycopg://postgres@127.0.0.1:{closed_port()}/tollgate")
-    async with served(settings) as http:
+    async with api_client(settings) as http:
         tollgate = AsyncTollgate(str(http.base_url), settings.admin_token, http=http)
         with pytest.raises(ProblemError) as refused:
             await tollgate.create_customer("Acme Corp", "USD")
@@ -79,15 +78,8 @@ async def bad_gateway() -> AsyncIterator[str]:
         await send({"type": "http.response.start", "status": 502, "headers": headers})
         await send({"type": "http.response.body", "body": b"upstream connect error"})
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await serving
+    async with served(app) as base:
+        yield base
 
 
 async def test_an_error_that_is_not_problem_details_still_raises_with_its_status_and_words():

@@ -2,7 +2,6 @@
 notices as they are written: mail to a test SMTP server, approval links pointing at the served
 API (so a link in an email opens the page), back-off in milliseconds."""
 
-import asyncio
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -11,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
@@ -20,17 +18,8 @@ from db.session import make_engine, make_session_factory
 from tests.conftest import database
 from tests.conftest_stack import Stack
 from tests.e2e.mail import Inbox, free_port
+from tests.serving import served
 from worker import build_worker
-
-
-async def serve(app: Any, port: int = 0) -> tuple[uvicorn.Server, asyncio.Task, int]:
-    """``app`` on uvicorn at 127.0.0.1 (``port`` 0: any free one); returns the bound port."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "the server did not start"
-        await asyncio.sleep(0.02)
-    return server, task, server.servers[0].sockets[0].getsockname()[1]
 
 
 @asynccontextmanager
@@ -57,8 +46,8 @@ async def serve_mail_stack(
         )
         engine = make_engine(url)
         sessions = make_session_factory(engine)
-        server, serving, _ = await serve(create_app(config, temporal=env.client), port)
         async with (
+            served(create_app(config, temporal=env.client), config, port=port),
             build_worker(env.client, sessions, config.task_queue, settings=config),
             httpx.AsyncClient(base_url=config.public_url, timeout=30) as http,
         ):
@@ -71,6 +60,4 @@ async def serve_mail_stack(
                 config.task_queue,
                 config.link_secret,
             )
-        server.should_exit = True
-        await serving
         engine.dispose()

@@ -13,68 +13,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from standardwebhooks import Webhook
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse
-from starlette.routing import Route
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from services.approval_links import read
 from tests.conftest_stack import Example, Stack
+from tests.e2e.hooks import Receiver
 from tests.e2e.mail import Inbox, as_emailed, html_part, smtp_inbox, text_part, to
-from tests.e2e.mail_stack import serve, serve_mail_stack
+from tests.e2e.mail_stack import serve_mail_stack
 from workflows.delivery import delivery_workflow_id
 
 LINK_SECRET = "delivery-test-link-secret"
 MAX_ATTEMPTS = 3
 
 
-class Receiver:
-    """A real HTTP server that verifies Standard Webhooks signatures; paths fail on demand."""
-
-    def __init__(self) -> None:
-        self.secrets: dict[str, str] = {}
-        self.failures_left: dict[str, int] = {}
-        self.received: list[dict[str, Any]] = []
-        self.app = Starlette(routes=[Route("/hooks/{name}", self.hook, methods=["POST"])])
-
-    async def hook(self, request: Request) -> PlainTextResponse:
-        name = request.path_params["name"]
-        body = (await request.body()).decode()
-        payload = Webhook(self.secrets[name]).verify(body, dict(request.headers))
-        failing = self.failures_left.get(name, 0) > 0
-        self.received.append(
-            {
-                "name": name,
-                "id": request.headers["webhook-id"],
-                "payload": payload,
-                "ok": not failing,
-            }
-        )
-        if failing:
-            self.failures_left[name] -= 1
-            return PlainTextResponse("try again later", status_code=503)
-        return PlainTextResponse("ok")
-
-    def of(self, name: str) -> list[dict[str, Any]]:
-        return [r for r in self.received if r["name"] == name]
-
-
 @pytest.fixture(scope="module")
 def inbox() -> Iterator[Inbox]:
     with smtp_inbox() as box:
         yield box
-
-
-@pytest.fixture(scope="module")
-async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
-    hooks = Receiver()
-    server, task, port = await serve(hooks.app)
-    yield hooks, f"http://127.0.0.1:{port}/hooks"
-    server.should_exit = True
-    await task
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

@@ -17,9 +17,9 @@ from domain.money import format_minor
 from tests.api.test_bonus_and_success_fees import LAUNCH_BONUS, engage
 from tests.api.test_kpi_reports import post_report, watch_until, watched
 from tests.conftest_stack import Example, Stack
+from tests.e2e.hooks import Receiver
 from tests.e2e.mail import Inbox, html_part, smtp_inbox, text_part
-from tests.e2e.mail_stack import serve, serve_mail_stack
-from tests.e2e.test_delivery import Receiver
+from tests.e2e.mail_stack import serve_mail_stack
 
 OPERATORS = "billing-ops@example.com"
 BREACH = "error_rate_pct 0.9 breaks error_rate_pct <= 0.5"
@@ -29,15 +29,6 @@ BREACH = "error_rate_pct 0.9 breaks error_rate_pct <= 0.5"
 def inbox() -> Iterator[Inbox]:
     with smtp_inbox() as box:
         yield box
-
-
-@pytest.fixture(scope="module")
-async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
-    hooks = Receiver()
-    server, task, port = await serve(hooks.app)
-    yield hooks, f"http://127.0.0.1:{port}/hooks"
-    server.should_exit = True
-    await task
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

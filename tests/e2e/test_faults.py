@@ -21,7 +21,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine, create_engine, func, select
 from temporalio.client import Client
 
@@ -33,6 +32,7 @@ from db.session import make_engine, make_session_factory, normalize_url
 from tests.conftest import database
 from tests.conftest_stack import Example, Stack
 from tests.processes import TemporalDevServer, WorkerProcess, free_port, log_tail
+from tests.serving import served
 
 FEES = {"phase-1": 3_000_000, "phase-2": 4_000_000, "phase-3": 3_000_000}
 RETENTION_PERCENT = 10
@@ -180,30 +180,20 @@ async def fault_stack(backend: str, directory: Path) -> AsyncIterator[tuple[Stac
         )
         engine = make_engine(url)
         observer = create_engine(normalize_url(url))
-        server = None
-        serving = None
         try:
             temporal.start()
             client = await temporal.connect()
             faults = Faults(temporal, worker, client, task_queue, observer)
             await faults.start_worker()
             app = create_app(settings, temporal=client)
-            server = uvicorn.Server(
-                uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
-            )
-            serving = asyncio.create_task(server.serve())
-            while not server.started:
-                assert not serving.done(), "the API did not start"
-                await asyncio.sleep(0.02)
-            port = server.servers[0].sockets[0].getsockname()[1]
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            async with (
+                served(app, settings) as base,
+                httpx.AsyncClient(base_url=base, timeout=30) as http,
+            ):
                 sessions = make_session_factory(engine)
                 admin = settings.admin_token or ""
                 yield Stack(http, admin, sessions, backend, client, task_queue), faults
         finally:
-            if server is not None and serving is not None:
-                server.should_exit = True
-                await serving
             worker.stop(signal.SIGTERM)
             temporal.stop(signal.SIGTERM)
             observer.dispose()

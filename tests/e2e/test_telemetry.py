@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -31,6 +30,7 @@ from db.session import make_engine, make_session_factory
 from tests.conftest import database
 from tests.conftest_stack import Example, Stack, new_example
 from tests.processes import TemporalDevServer, WorkerProcess, free_port, log_tail
+from tests.serving import served
 
 TRIGGER_ROUTE = "/v1/milestones/{milestone_id}/triggers"
 DECISION_ROUTE = "/v1/runs/{run_id}/decisions"
@@ -169,26 +169,15 @@ async def traced(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Trac
             database_url=url, admin_token=secrets.token_urlsafe(24), task_queue=task_queue
         )
         engine = make_engine(url)
-        server = serving = None
         try:
             temporal.start()
             client = await temporal.connect()
             worker.start()
             await worker.wait_polling(client, task_queue)
-            server = uvicorn.Server(
-                uvicorn.Config(
-                    create_app(settings, temporal=client),
-                    host="127.0.0.1",
-                    port=0,
-                    log_level="warning",
-                )
-            )
-            serving = asyncio.create_task(server.serve())
-            while not server.started:
-                assert not serving.done(), "the API did not start"
-                await asyncio.sleep(0.02)
-            port = server.servers[0].sockets[0].getsockname()[1]
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            async with (
+                served(create_app(settings, temporal=client), settings) as base,
+                httpx.AsyncClient(base_url=base, timeout=30) as http,
+            ):
                 sessions = make_session_factory(engine)
                 admin = settings.admin_token or ""
                 stack = Stack(http, admin, sessions, "sqlite", client, task_queue)
@@ -200,9 +189,6 @@ async def traced(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Trac
                 )
                 yield Traced(example, receiver, worker)
         finally:
-            if server is not None and serving is not None:
-                server.should_exit = True
-                await serving
             worker.stop(signal.SIGTERM)
             temporal.stop(signal.SIGTERM)
             engine.dispose()

@@ -11,9 +11,9 @@ from temporalio.testing import WorkflowEnvironment
 from api.example import platform_migration
 from tests.api.test_time_and_materials import close, entry
 from tests.conftest_stack import Example, Stack
+from tests.e2e.hooks import Receiver
 from tests.e2e.mail import Inbox, smtp_inbox, text_part
-from tests.e2e.mail_stack import serve, serve_mail_stack
-from tests.e2e.test_delivery import Receiver
+from tests.e2e.mail_stack import serve_mail_stack
 from tests.e2e.test_document_notices import about, all_delivered, posts, subject, subscribe
 
 OPERATORS = "tm-ops@example.com"
@@ -30,15 +30,6 @@ TERMS = {
 def inbox() -> Iterator[Inbox]:
     with smtp_inbox() as box:
         yield box
-
-
-@pytest.fixture(scope="module")
-async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
-    hooks = Receiver()
-    server, task, port = await serve(hooks.app)
-    yield hooks, f"http://127.0.0.1:{port}/hooks"
-    server.should_exit = True
-    await task
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
