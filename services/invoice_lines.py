@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.encounters import encounter_engagements
-from db.models import Engagement, InvoiceLine, Milestone, Run
+from db.invoices import InvoiceLine
+from db.models import Engagement, Milestone, Run
 from services.time_periods import period_engagement
 
 UTC_ZONE = ZoneInfo("UTC")

@@ -11,7 +11,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Engagement, Evidence, Milestone, Notification, WebhookEndpoint, new_id
+from db.models import Engagement, Evidence, Milestone, new_id
+from db.notifications import Notification, WebhookEndpoint
 from domain.money import format_minor
 
 if TYPE_CHECKING:

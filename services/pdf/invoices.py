@@ -12,15 +12,8 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import (
-    CreditNote,
-    CreditNoteLine,
-    Customer,
-    Engagement,
-    Invoice,
-    InvoiceLine,
-    Milestone,
-)
+from db.invoices import CreditNote, CreditNoteLine, Invoice, InvoiceLine
+from db.models import Customer, Engagement, Milestone
 from services.errors import not_found
 from services.invoice_lines import issue_zone, line_engagements
 from services.pdf.model import (

@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from db.models import InvoiceLine, Run
+from db.invoices import InvoiceLine
+from db.models import Run
 from tests.api.problems import assert_problem
 from tests.conftest_stack import Example
 

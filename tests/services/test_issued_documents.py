@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import AuditEvent, Invoice, IssuedDocument
+from db.invoices import Invoice, IssuedDocument
+from db.models import AuditEvent
 from services.errors import Problem
 from services.issued_documents import (
     DocumentKind,

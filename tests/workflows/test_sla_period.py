@@ -9,7 +9,8 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from api.schemas import TriggerIn
-from db.models import AuditEvent, InvoiceLine, Milestone
+from db.invoices import InvoiceLine
+from db.models import AuditEvent, Milestone
 from db.sla_periods import SlaJudgement
 from domain.periods import PeriodKind, bounds, period_containing
 from services.runs import start_run
