@@ -20,8 +20,7 @@ from temporalio.exceptions import ApplicationError
 from activities.approval import at_, deadlines_for, load_run
 from activities.audit import run_audit
 from activities.delivery import Notifier
-from db.change_orders import ChangeOrder
-from db.models import Engagement, Milestone, MilestoneDependency
+from db.models import ChangeOrder, Engagement, Milestone, MilestoneDependency
 from domain.change_orders import check_changes
 from domain.lifecycle import TERMINAL_STAGES, MilestoneStatus
 from domain.times import iso

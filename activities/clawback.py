@@ -27,8 +27,7 @@ from activities.audit import SYSTEM_ACTOR, run_audit
 from activities.credit_notes import CreditLine, credited_so_far, issue_credit_note
 from activities.delivery import Notifier
 from db.audit import evidence_refs
-from db.invoices import CreditNote, Invoice, InvoiceLine
-from db.models import KpiReport, new_id
+from db.models import CreditNote, Invoice, InvoiceLine, KpiReport, new_id
 from domain.bonus import check_report
 from domain.calendar import Span, deadline_after, describe_span, parse_span
 from domain.credit import clawback_minor, creditable_minor

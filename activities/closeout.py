@@ -17,8 +17,7 @@ from activities.audit import run_audit
 from activities.delivery import Notifier
 from activities.invoicing import open_draft
 from db.audit import append_event
-from db.invoices import InvoiceLine, RetentionEntry
-from db.models import Engagement, Milestone, Run, new_id
+from db.models import Engagement, InvoiceLine, Milestone, RetentionEntry, Run, new_id
 from domain.calendar import deadline_after, describe_span, parse_span
 from domain.lifecycle import TERMINAL_STAGES
 from domain.money import format_minor

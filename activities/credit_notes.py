@@ -17,8 +17,7 @@ from temporalio.exceptions import ApplicationError
 from activities.approval import at_
 from activities.documents import next_number
 from db.audit import append_event
-from db.invoices import CreditNote, CreditNoteLine, Invoice, InvoiceLine
-from db.models import Engagement, new_id
+from db.models import CreditNote, CreditNoteLine, Engagement, Invoice, InvoiceLine, new_id
 from domain.credit import CreditExceedsLine, InvalidCredit, check_credit
 from domain.money import format_minor
 from services.invoice_lines import issue_zone, line_engagements

@@ -18,8 +18,7 @@ from activities.approval import at_, calendar_of
 from activities.delivery import Notifier
 from activities.encounters import payer_due_on
 from db.audit import append_event
-from db.invoices import DocumentSequence, Invoice, InvoiceLine
-from db.models import Engagement
+from db.models import DocumentSequence, Engagement, Invoice, InvoiceLine
 from domain.calendar import parse_span
 from domain.documents import (
     DEFAULT_PAYMENT_TERMS,

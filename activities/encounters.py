@@ -17,8 +17,7 @@ from activities.audit import SYSTEM_ACTOR
 from activities.invoicing import open_draft
 from db.audit import append_event
 from db.encounters import Encounter, EncounterBatch, EncounterStatus, FeeSchedule, Payer
-from db.invoices import Invoice, InvoiceLine
-from db.models import Engagement, new_id
+from db.models import Engagement, Invoice, InvoiceLine, new_id
 from domain.bounds import fits_invoice
 from domain.calendar import parse_span
 from domain.documents import due_date

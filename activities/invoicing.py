@@ -11,8 +11,7 @@ from sqlalchemy.orm import Session
 
 from activities.audit import run_audit
 from db.audit import evidence_refs
-from db.invoices import Invoice, InvoiceLine, RetentionEntry
-from db.models import Decision, Milestone, Run, new_id
+from db.models import Decision, Invoice, InvoiceLine, Milestone, RetentionEntry, Run, new_id
 from domain.billing import Charge, cumulative_charge
 from domain.bounds import fits_invoice
 from domain.lifecycle import MilestoneStatus, status_after_billing, transition

@@ -11,7 +11,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.approval import at_
 from config import Settings
-from db.invoices import IssuedDocument
+from db.models import IssuedDocument
 from services.issued_documents import (
     DocumentKind,
     Issued,

@@ -16,8 +16,7 @@ from temporalio import activity
 
 from activities.invoicing import open_draft
 from db.audit import append_event
-from db.invoices import InvoiceLine
-from db.models import Engagement, Milestone, new_id
+from db.models import Engagement, InvoiceLine, Milestone, new_id
 from db.sla_periods import SlaJudgement, SlaOutcome
 from domain.money import format_minor
 from domain.sla_judgement import PeriodStatus

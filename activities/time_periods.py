@@ -16,8 +16,7 @@ from temporalio import activity
 from activities.delivery import Notifier
 from activities.invoicing import open_draft
 from db.audit import append_event
-from db.invoices import InvoiceLine, RetentionEntry
-from db.models import Engagement, new_id
+from db.models import Engagement, InvoiceLine, RetentionEntry, new_id
 from db.time_entries import PeriodStatus, TimeTerms
 from domain.money import format_minor
 from domain.time_billing import DelayLine, RoleLine

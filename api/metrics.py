@@ -19,8 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.routes import metrics as metrics_route
-from db.models import Engagement, Run
-from db.notifications import Notification
+from db.models import Engagement, Notification, Run
 from domain.lifecycle import TERMINAL_STAGES, RunStage
 
 UNMATCHED = "<unmatched>"  # every path no route serves, as one series

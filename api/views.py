@@ -6,9 +6,19 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.change_orders import ChangeOrder, EngagementVersion
-from db.invoices import CreditNote, CreditNoteLine, Invoice, InvoiceLine
-from db.models import AuditEvent, Customer, Decision, Evidence, Run
+from db.models import (
+    AuditEvent,
+    ChangeOrder,
+    CreditNote,
+    CreditNoteLine,
+    Customer,
+    Decision,
+    EngagementVersion,
+    Evidence,
+    Invoice,
+    InvoiceLine,
+    Run,
+)
 from domain.times import iso
 from workflows.contracts import RunStatus
 from workflows.watch_contracts import WatchStatus

@@ -1,11 +1,7 @@
-"""Typed SQLAlchemy models: money in BigInteger minor units, percents as decimal strings.
-
-The base, and the engagement and its runs: customers, engagements, milestones, evidence,
-triggers, runs, decisions, the audit trail. Invoices, notifications, change orders, time and
-encounters keep their models beside this module (``db/invoices.py`` and so on)."""
+"""Typed SQLAlchemy models: money in BigInteger minor units, percents as decimal strings."""
 
 import secrets
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -259,6 +255,54 @@ class Decision(Base):
     at: Mapped[datetime] = mapped_column()
 
 
+class Invoice(Base):
+    __tablename__ = "invoices"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    number: Mapped[str | None] = mapped_column(String(40), unique=True)
+    # "<customer>:<currency>" while draft, NULL once finalized: one open draft per pair.
+    draft_key: Mapped[str | None] = mapped_column(String(60), unique=True)
+    total_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finalized_at: Mapped[datetime | None] = mapped_column()
+    issued_on: Mapped[date | None] = mapped_column()
+    due_on: Mapped[date | None] = mapped_column()
+    # The sha256 of the PDF issued when it was finalized (see IssuedDocument).
+    document_sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+class InvoiceLine(Base):
+    __tablename__ = "invoice_lines"
+    __table_args__ = (UniqueConstraint("run_id", "kind"),)
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(Text)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    milestone_id: Mapped[str | None] = mapped_column(ForeignKey("milestones.id"))
+    run_id: Mapped[str | None] = mapped_column(String(120))
+    evidence: Mapped[list[Any]] = mapped_column(default=list)
+    # How the amount was computed, when it is not simply the fee (success fees, clawbacks).
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RetentionEntry(Base):
+    """Escrow ledger: ``held`` is positive, releases negative; the balance is the sum."""
+
+    __tablename__ = "retention_ledger"
+    __table_args__ = (UniqueConstraint("run_id", "kind"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    engagement_id: Mapped[str] = mapped_column(ForeignKey("engagements.id"), index=True)
+    milestone_id: Mapped[str | None] = mapped_column(ForeignKey("milestones.id"))
+    run_id: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(16))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class AuditEvent(Base):
     """Append-only, hash-chained per engagement (see db/audit.py)."""
 
@@ -280,6 +324,122 @@ class AuditEvent(Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(300), unique=True)
 
 
+class Notification(Base):
+    """One notice to one recipient (an email address or a webhook endpoint), written in the
+    transaction of the state change it tells about and delivered by ``DeliverNotification``.
+
+    ``run_id`` names what the notice is about (a run, or an invoice or credit note); ``kind`` is
+    the event (``approval_requested``, ``reminder``, …, see ``services.notices.NoticeKind``).
+    """
+
+    __tablename__ = "notification_outbox"
+    __table_args__ = (UniqueConstraint("run_id", "kind", "role", "recipient_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(120), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(100))
+    # A principal's id, a webhook endpoint's id, or "operators".
+    recipient_id: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    # pending → delivered | dead (services.delivery.DeliveryStatus)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    channel: Mapped[str] = mapped_column(String(16), default="email")  # email | webhook
+    # The email address or the endpoint's URL; NULL for operators (read from settings).
+    address: Mapped[str | None] = mapped_column(String(2048))
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    # The Standard Webhooks ``webhook-id`` (and the email's Message-ID): stable across retries.
+    message_id: Mapped[str] = mapped_column(String(64), default=lambda: new_id("msg"), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column()
+
+
+class DocumentSequence(Base):
+    """Gapless numbering: one row per issuer series and year, incremented under a row lock."""
+
+    __tablename__ = "document_sequences"
+    series: Mapped[str] = mapped_column(String(40), primary_key=True)  # "TG" or "TG-CN"
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CreditNote(Base):
+    """A numbered credit against a finalized invoice; its lines are negative."""
+
+    __tablename__ = "credit_notes"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), index=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    reason: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))  # manual | clawback
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    # Makes issuing idempotent: the request's Idempotency-Key or the clawback watch's id.
+    dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
+    actor: Mapped[str] = mapped_column(String(120))
+    issued_at: Mapped[datetime] = mapped_column()
+    document_sha256: Mapped[str | None] = mapped_column(String(64))  # its issued PDF's
+
+
+class IssuedDocument(Base):
+    """The PDF of an invoice or credit note as issued, byte for byte: what the customer was
+    sent, served again as it was, and found by its sha256 when someone asks whether a file is
+    the one issued."""
+
+    __tablename__ = "issued_documents"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # invoice | credit_note
+    document_id: Mapped[str] = mapped_column(String(40), unique=True)
+    number: Mapped[str] = mapped_column(String(40))
+    filename: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    issued_at: Mapped[datetime] = mapped_column()
+
+
+class CreditNoteLine(Base):
+    __tablename__ = "credit_note_lines"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    credit_note_id: Mapped[str] = mapped_column(ForeignKey("credit_notes.id"), index=True)
+    invoice_line_id: Mapped[str] = mapped_column(ForeignKey("invoice_lines.id"), index=True)
+    description: Mapped[str] = mapped_column(Text)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class EngagementVersion(Base):
+    """The engagement as it stood at each version: 1 at creation, +1 per applied change order."""
+
+    __tablename__ = "engagement_versions"
+    engagement_id: Mapped[str] = mapped_column(ForeignKey("engagements.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    snapshot: Mapped[dict[str, Any]] = mapped_column()
+    change_order_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChangeOrder(Base):
+    __tablename__ = "change_orders"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    engagement_id: Mapped[str] = mapped_column(ForeignKey("engagements.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    changes: Mapped[dict[str, Any]] = mapped_column()
+    # proposed → applied | rejected | expired | conflicted
+    status: Mapped[str] = mapped_column(String(16), default="proposed")
+    run_id: Mapped[str] = mapped_column(String(120), unique=True)
+    base_version: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(Text)
+    proposed_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column()
+
+
 class KpiReport(Base):
     """A KPI report about a billed milestone, checked by its clawback watch."""
 
@@ -294,4 +454,32 @@ class KpiReport(Base):
     actor: Mapped[str] = mapped_column(String(120))
     # received → ok | breach | ignored, set by the watch's activity.
     outcome: Mapped[str] = mapped_column(String(16), default="received")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class NotificationAttempt(Base):
+    """One try at delivering a notification: what happened and how long it took."""
+
+    __tablename__ = "notification_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notification_outbox.id"), index=True)
+    at: Mapped[datetime] = mapped_column()
+    outcome: Mapped[str] = mapped_column(String(16))  # delivered | failed
+    response_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+
+
+class WebhookEndpoint(Base):
+    """Where an engagement's or a customer's events are posted, signed with ``secret``."""
+
+    __tablename__ = "webhook_endpoints"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    engagement_id: Mapped[str | None] = mapped_column(ForeignKey("engagements.id"), index=True)
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[list[Any]] = mapped_column()
+    # Kept as given (``whsec_…``): signing needs the secret itself, not a hash of it.
+    secret: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -24,8 +24,7 @@ from temporalio.converter import value_to_type
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from db.audit import append_event
-from db.change_orders import ChangeOrder
-from db.models import Engagement, Milestone, MilestoneDependency, Run, new_id
+from db.models import ChangeOrder, Engagement, Milestone, MilestoneDependency, Run, new_id
 from domain.change_orders import INVALID, MilestoneState, Refusal, check_changes
 from domain.success_fee import InvalidSuccessFee, parse_success_fee_terms
 from services.access import load_engagement

@@ -18,8 +18,7 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from db.change_orders import ChangeOrder
-from db.models import Engagement, Milestone, Run
+from db.models import ChangeOrder, Engagement, Milestone, Run
 from db.types import utcnow
 from domain.calendar import describe_span, parse_span
 from domain.lifecycle import MilestoneStatus, RunStage

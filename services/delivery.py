@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
-from db.notifications import Notification, NotificationAttempt, WebhookEndpoint
+from db.models import Notification, NotificationAttempt, WebhookEndpoint
 from services.errors import Problem, not_found
 from services.notice_content import Channel
 from services.senders import Attempt, DeliveryConfig, Outgoing, send_all

@@ -17,9 +17,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.invoices import CreditNote, Invoice, InvoiceLine
-from db.models import Customer, Engagement, Principal, new_id
-from db.notifications import Notification, WebhookEndpoint
+from db.models import (
+    CreditNote,
+    Customer,
+    Engagement,
+    Invoice,
+    InvoiceLine,
+    Notification,
+    Principal,
+    WebhookEndpoint,
+    new_id,
+)
 from domain.money import format_minor
 from services.notice_content import ENVIRONMENT, Channel
 from services.notices import OPERATORS, NoticeKind, subscribed, write_new

@@ -10,9 +10,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.audit import append_event
-from db.change_orders import EngagementVersion
-from db.invoices import RetentionEntry
-from db.models import Customer, Engagement, Milestone, MilestoneDependency, Principal, new_id
+from db.models import (
+    Customer,
+    Engagement,
+    EngagementVersion,
+    Milestone,
+    MilestoneDependency,
+    Principal,
+    RetentionEntry,
+    new_id,
+)
 from domain.bonus import bonus_fee_minor
 from domain.success_fee import InvalidSuccessFee, parse_success_fee_terms
 from domain.times import iso

@@ -8,8 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.encounters import encounter_engagements
-from db.invoices import InvoiceLine
-from db.models import Engagement, Milestone, Run
+from db.models import Engagement, InvoiceLine, Milestone, Run
 from services.time_periods import period_engagement
 
 UTC_ZONE = ZoneInfo("UTC")

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.audit import append_event
-from db.invoices import CreditNote, Invoice, IssuedDocument
+from db.models import CreditNote, Invoice, IssuedDocument
 from domain.times import iso
 from services.errors import Problem
 from services.pdf.invoices import BillingDocument, credit_note_document, invoice_document

@@ -11,8 +11,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Engagement, Evidence, Milestone, new_id
-from db.notifications import Notification, WebhookEndpoint
+from db.models import Engagement, Evidence, Milestone, Notification, WebhookEndpoint, new_id
 from domain.money import format_minor
 
 if TYPE_CHECKING:

@@ -14,8 +14,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from db.models import Engagement, Principal, Run
-from db.notifications import Notification, WebhookEndpoint
+from db.models import Engagement, Notification, Principal, Run, WebhookEndpoint
 from services.approval_links import Grant, approval_url
 from services.notice_content import Content
 from workflows.contracts import Deadline, Subject

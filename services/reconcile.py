@@ -24,9 +24,8 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from db.audit import append_event
-from db.change_orders import ChangeOrder
 from db.encounters import EncounterBatch
-from db.models import Engagement, Milestone, Run
+from db.models import ChangeOrder, Engagement, Milestone, Run
 from domain.lifecycle import TERMINAL_STAGES, RunStage, status_after_unbilled_end
 from services.encounter_batches import start_billing, unbilled_batches
 from services.run_ends import end_run

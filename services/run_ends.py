@@ -14,8 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from db.audit import append_event
-from db.change_orders import ChangeOrder
-from db.models import Engagement, Milestone, Run
+from db.models import ChangeOrder, Engagement, Milestone, Run
 from domain.lifecycle import (
     TERMINAL_STAGES,
     RunStage,

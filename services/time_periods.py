@@ -14,8 +14,7 @@ from sqlalchemy.orm import Session
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from db.invoices import InvoiceLine
-from db.models import Engagement, Run
+from db.models import Engagement, InvoiceLine, Run
 from db.time_entries import PeriodStatus, TimeEntry, TimePeriod, TimeTerms
 from domain.lifecycle import TERMINAL_STAGES
 from domain.times import iso

@@ -17,7 +17,7 @@ from api.problems import Problem, not_found
 from api.routes.listings import Cursor, Limit, keyset_page
 from api.schemas import ChangeOrderIn
 from api.views import change_order_view
-from db.change_orders import ChangeOrder
+from db.models import ChangeOrder
 from services.access import load_engagement
 from services.change_orders import propose, start_change_order
 

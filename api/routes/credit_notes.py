@@ -23,8 +23,7 @@ from api.routes.invoices import credit_refused, outcome_of
 from api.routes.listings import Cursor, Limit, keyset_page
 from api.schemas import CreditLineIn, CreditNoteIn
 from api.views import credit_note_summary, credit_note_view
-from db.invoices import CreditNote, CreditNoteLine, Invoice, InvoiceLine
-from db.models import Customer
+from db.models import CreditNote, CreditNoteLine, Customer, Invoice, InvoiceLine
 from services.pdf.invoices import credit_note_document
 from workflows.invoicing import CreditLine, IssueCreditNote, IssueCreditNoteInput
 

@@ -10,8 +10,7 @@ from api.problems import Problem, not_found
 from api.routes.listings import Cursor, Limit, keyset_page
 from api.schemas import CustomerIn
 from api.views import customer_view, invoice_summary
-from db.invoices import Invoice
-from db.models import Customer, new_id
+from db.models import Customer, Invoice, new_id
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 

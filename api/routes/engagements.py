@@ -14,8 +14,7 @@ from api.problems import Problem
 from api.schemas import EngagementIn
 from api.views import engagement_version_view
 from db.audit import append_event
-from db.change_orders import EngagementVersion
-from db.models import IntegrationToken, new_id
+from db.models import EngagementVersion, IntegrationToken, new_id
 from services import engagements
 from services.access import load_engagement
 

@@ -21,7 +21,7 @@ from api.routes.documents import (
     wants_pdf,
 )
 from api.views import invoice_view
-from db.invoices import Invoice
+from db.models import Invoice
 from services.pdf.invoices import invoice_document
 from workflows.invoicing import FinalizeInput, FinalizeInvoice
 

@@ -17,8 +17,14 @@ from api.models import NotificationDetail, Page, Redelivery
 from api.models import WebhookEndpoint as EndpointOut
 from api.problems import invalid, not_found, temporal_unreachable
 from api.routes.listings import Cursor, Limit, numbered_page
-from db.models import Customer, Engagement, new_id
-from db.notifications import Notification, NotificationAttempt, WebhookEndpoint
+from db.models import (
+    Customer,
+    Engagement,
+    Notification,
+    NotificationAttempt,
+    WebhookEndpoint,
+    new_id,
+)
 from domain.times import iso
 from services.delivery import DeliveryStatus, redeliver, start_deliveries
 from services.notices import NoticeKind

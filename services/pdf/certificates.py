@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.invoices import Invoice
-from db.models import AuditEvent, Customer, Decision, Engagement, Principal, Run, Trigger
+from db.models import AuditEvent, Customer, Decision, Engagement, Invoice, Principal, Run, Trigger
 from domain.lifecycle import TERMINAL_STAGES, RunStage
 from services.errors import Problem, not_found
 from services.pdf.model import (

@@ -12,8 +12,15 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.invoices import CreditNote, CreditNoteLine, Invoice, InvoiceLine
-from db.models import Customer, Engagement, Milestone
+from db.models import (
+    CreditNote,
+    CreditNoteLine,
+    Customer,
+    Engagement,
+    Invoice,
+    InvoiceLine,
+    Milestone,
+)
 from services.errors import not_found
 from services.invoice_lines import issue_zone, line_engagements
 from services.pdf.model import (

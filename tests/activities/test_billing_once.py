@@ -19,8 +19,7 @@ from api.routes.customers import create_customer
 from api.routes.engagements import create_engagement
 from api.routes.principals import create_principal
 from api.schemas import CustomerIn, EngagementIn, PrincipalIn, TriggerIn
-from db.invoices import Invoice, InvoiceLine, RetentionEntry
-from db.models import Milestone
+from db.models import Invoice, InvoiceLine, Milestone, RetentionEntry
 from db.session import make_engine, make_session_factory
 from domain.bounds import MAX_AMOUNT_MINOR, MAX_INVOICE_MINOR
 from services.callers import Caller

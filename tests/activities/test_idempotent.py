@@ -34,9 +34,7 @@ from api.routes.customers import create_customer
 from api.routes.engagements import create_engagement
 from api.routes.principals import create_principal
 from api.schemas import ChangeOrderIn, CloseoutIn, CustomerIn, EngagementIn, PrincipalIn, TriggerIn
-from db.invoices import InvoiceLine
-from db.models import Base, new_id
-from db.notifications import Notification, WebhookEndpoint
+from db.models import Base, InvoiceLine, Notification, WebhookEndpoint, new_id
 from db.session import make_engine, make_session_factory
 from services.callers import Caller
 from services.change_orders import propose

@@ -11,8 +11,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from activities.documents import InvoiceEmpty, finalize_invoice, next_number
-from db.invoices import Invoice, InvoiceLine
-from db.models import Customer, new_id
+from db.models import Customer, Invoice, InvoiceLine, new_id
 from db.session import make_engine, make_session_factory
 from tests.conftest import database
 

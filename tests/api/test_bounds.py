@@ -9,9 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from api.example import platform_migration
-from db.change_orders import ChangeOrder
-from db.invoices import CreditNote
-from db.models import Engagement, Milestone, Trigger
+from db.models import ChangeOrder, CreditNote, Engagement, Milestone, Trigger
 from domain.bounds import MAX_AMOUNT_MINOR, MAX_DECIMAL_CHARS, MAX_KPIS
 from tests.api.problems import assert_problem
 from tests.conftest_stack import Example, Stack

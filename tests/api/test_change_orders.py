@@ -10,8 +10,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.app import create_app
 from config import Settings
-from db.change_orders import ChangeOrder
-from db.models import Engagement, Milestone, Run
+from db.models import ChangeOrder, Engagement, Milestone, Run
 from tests.api.problems import assert_problem
 from tests.conftest_stack import Example
 

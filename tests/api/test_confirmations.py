@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from db.models import Run, new_id
-from db.notifications import Notification
+from db.models import Notification, Run, new_id
 from tests.api.problems import assert_problem
 from tests.api.test_sources import deliver, log, register
 from tests.conftest_stack import Example

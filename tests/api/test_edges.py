@@ -28,8 +28,7 @@ from api.app import create_app
 from api.example import platform_migration
 from cli import start_temporal
 from config import Settings
-from db.invoices import CreditNote, InvoiceLine
-from db.models import Customer
+from db.models import CreditNote, Customer, InvoiceLine
 from db.session import make_engine, make_session_factory
 from tests.activities.test_billing_once import (
     bill,

@@ -10,8 +10,7 @@ from sqlalchemy import func, select
 
 from activities.approval import calendar_of
 from api.example import platform_migration
-from db.invoices import CreditNote, CreditNoteLine, DocumentSequence, Invoice
-from db.models import AuditEvent, new_id
+from db.models import AuditEvent, CreditNote, CreditNoteLine, DocumentSequence, Invoice, new_id
 from domain.calendar import is_business_day
 from tests.api.problems import assert_problem
 from tests.conftest_stack import Example

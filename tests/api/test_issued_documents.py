@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import update
 
-from db.invoices import IssuedDocument
+from db.models import IssuedDocument
 from tests.api.problems import assert_problem
 from tests.api.test_documents import audit, billed_phase_1, pdf, text_of
 from tests.conftest_stack import Example

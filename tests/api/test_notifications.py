@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from db.notifications import WebhookEndpoint
+from db.models import WebhookEndpoint
 from tests.api.problems import assert_problem
 from tests.conftest_stack import Example
 

@@ -6,8 +6,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from db.invoices import InvoiceLine
-from db.models import Run
+from db.models import InvoiceLine, Run
 from tests.api.problems import assert_problem
 from tests.conftest_stack import Example
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from api.example import platform_migration
-from db.change_orders import ChangeOrder
+from db.models import ChangeOrder
 from tests.api.problems import assert_problem
 from tests.api.test_change_orders import propose, sign_off
 from tests.api.test_time_and_materials import TERMS, close, entry, hybrid

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from config import Settings
-from db.notifications import WebhookEndpoint
+from db.models import WebhookEndpoint
 from db.session import make_engine, make_session_factory
 from tests.api.problems import assert_problem
 from tests.conftest import database

@@ -27,8 +27,7 @@ from temporalio.client import Client
 from api.app import create_app
 from api.example import platform_migration
 from config import Settings
-from db.invoices import InvoiceLine, RetentionEntry
-from db.models import AuditEvent, Run
+from db.models import AuditEvent, InvoiceLine, RetentionEntry, Run
 from db.session import make_engine, make_session_factory, normalize_url
 from tests.conftest import database
 from tests.conftest_stack import Example, Stack

@@ -14,8 +14,7 @@ from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from config import Settings
-from db.models import new_id
-from db.notifications import Notification, NotificationAttempt, WebhookEndpoint
+from db.models import Notification, NotificationAttempt, WebhookEndpoint, new_id
 from services.delivery import deliver, deliver_all, sweep
 from services.notices import Notice, NoticeKind, queue, recipients
 from services.senders import DeliveryConfig

@@ -13,8 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from config import Settings
 from db.audit import append_event
-from db.invoices import Invoice, InvoiceLine
-from db.models import Customer, Engagement, Milestone, new_id
+from db.models import Customer, Engagement, Invoice, InvoiceLine, Milestone, new_id
 from services.pdf.invoices import invoice_document
 from services.pdf.model import DocumentContext
 from services.pdf.render import render_pdf

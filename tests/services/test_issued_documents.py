@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.invoices import Invoice, IssuedDocument
-from db.models import AuditEvent
+from db.models import AuditEvent, Invoice, IssuedDocument
 from services.errors import Problem
 from services.issued_documents import (
     DocumentKind,

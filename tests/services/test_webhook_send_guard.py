@@ -24,8 +24,7 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
 from config import Settings
-from db.models import new_id
-from db.notifications import Notification, NotificationAttempt, WebhookEndpoint
+from db.models import Notification, NotificationAttempt, WebhookEndpoint, new_id
 from services.delivery import deliver
 from services.notices import Notice, NoticeKind, queue
 from services.senders import DeliveryConfig

@@ -10,8 +10,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 
 from api.example import platform_migration
-from db.invoices import InvoiceLine
-from db.models import AuditEvent, Milestone
+from db.models import AuditEvent, InvoiceLine, Milestone
 from domain.times import iso
 from tests.workflows.conftest import Harness
 from workflows.clawback_watch import ClawbackWatch, watch_id_for

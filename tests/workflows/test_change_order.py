@@ -2,8 +2,14 @@
 
 from sqlalchemy import func, select
 
-from db.change_orders import ChangeOrder, EngagementVersion
-from db.models import AuditEvent, Engagement, Milestone, MilestoneDependency
+from db.models import (
+    AuditEvent,
+    ChangeOrder,
+    Engagement,
+    EngagementVersion,
+    Milestone,
+    MilestoneDependency,
+)
 from tests.workflows.conftest import Harness
 
 RAISE_PHASE_3 = {"update": [{"milestone": "phase-3", "fee_minor": 3_200_000}]}

@@ -14,8 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer
 
 from activities.documents import finalize_invoice
-from db.invoices import CreditNote, CreditNoteLine, Invoice, InvoiceLine
-from db.models import AuditEvent, KpiReport
+from db.models import AuditEvent, CreditNote, CreditNoteLine, Invoice, InvoiceLine, KpiReport
 from domain.times import iso
 from tests.workflows.conftest import HISTORIES, RECORD_TO, Harness
 from tests.workflows.test_bonus import with_bonus

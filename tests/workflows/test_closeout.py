@@ -7,8 +7,7 @@ import pytest
 from sqlalchemy import func, select
 from temporalio.client import WorkflowHandle
 
-from db.invoices import Invoice, InvoiceLine, RetentionEntry
-from db.models import AuditEvent, Engagement, Milestone, Run
+from db.models import AuditEvent, Engagement, Invoice, InvoiceLine, Milestone, RetentionEntry, Run
 from services.change_inputs import CloseoutIn, WaiverIn
 from services.closeouts import request_closeout, start_closeout
 from tests.workflows.conftest import ADMIN, Harness, seed

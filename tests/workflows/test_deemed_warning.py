@@ -7,8 +7,7 @@ from sqlalchemy import select
 
 from activities.approval import calendar_of
 from api.views import run_status_view
-from db.models import AuditEvent
-from db.notifications import Notification
+from db.models import AuditEvent, Notification
 from domain.calendar import subtract_business_days
 from tests.workflows.conftest import Harness
 

@@ -10,8 +10,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.converter import value_to_type
 
 from db.encounters import Encounter, EncounterBatch
-from db.invoices import InvoiceLine
-from db.models import AuditEvent, Run
+from db.models import AuditEvent, InvoiceLine, Run
 from services.encounter_sign_offs import sign_off_run_id, start_sign_off
 from tests.encounter_setup import encounter_engagement, priced_batch
 from tests.workflows.conftest import Harness

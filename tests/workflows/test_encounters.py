@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from activities.encounters import bill_chunk
 from db.encounters import Encounter, EncounterStatus
-from db.invoices import Invoice, InvoiceLine
+from db.models import Invoice, InvoiceLine
 from domain.bounds import MAX_AMOUNT_MINOR, MAX_INVOICE_MINOR
 from tests.encounter_setup import encounter_engagement, priced_batch
 from tests.workflows.conftest import Harness

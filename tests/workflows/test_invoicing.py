@@ -26,8 +26,15 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from db.invoices import Invoice, InvoiceLine, IssuedDocument
-from db.models import AuditEvent, Customer, Engagement, new_id
+from db.models import (
+    AuditEvent,
+    Customer,
+    Engagement,
+    Invoice,
+    InvoiceLine,
+    IssuedDocument,
+    new_id,
+)
 from db.session import make_engine, make_session_factory
 from tests.conftest import sqlite_database
 from tests.workflows.conftest import HISTORIES, RECORD_TO, Harness, seed

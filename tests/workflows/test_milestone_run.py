@@ -6,9 +6,7 @@ import pytest
 from sqlalchemy import select
 from temporalio.client import WorkflowFailureError
 
-from db.invoices import InvoiceLine, RetentionEntry
-from db.models import AuditEvent, Decision, Milestone
-from db.notifications import Notification
+from db.models import AuditEvent, Decision, InvoiceLine, Milestone, Notification, RetentionEntry
 from tests.workflows.conftest import Harness
 from workflows.milestone_run import MilestoneRun
 

@@ -9,8 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from api.schemas import TriggerIn
-from db.invoices import InvoiceLine
-from db.models import AuditEvent, Milestone
+from db.models import AuditEvent, InvoiceLine, Milestone
 from db.sla_periods import SlaJudgement
 from domain.periods import PeriodKind, bounds, period_containing
 from services.runs import start_run

@@ -7,8 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from db.invoices import Invoice, InvoiceLine
-from db.models import Engagement
+from db.models import Engagement, Invoice, InvoiceLine
 from db.time_entries import TimePeriod
 from services.time_entries import post_entries
 from services.time_periods import month_of, period_id, previous_month, start_close

@@ -10,8 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from api.example import platform_migration
-from db.invoices import InvoiceLine
-from db.models import Engagement
+from db.models import Engagement, InvoiceLine
 from db.time_entries import TimePeriod
 from domain.times import iso
 from services.time_entries import post_entries

@@ -4,7 +4,7 @@ reprices the open month; its history is recorded for the replay test."""
 
 from sqlalchemy import select
 
-from db.change_orders import EngagementVersion
+from db.models import EngagementVersion
 from db.time_entries import TimeEntry, TimeTerms
 from services.time_entries import post_entries
 from tests.workflows.conftest import ADMIN, Harness

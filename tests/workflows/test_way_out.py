@@ -8,9 +8,7 @@ from sqlalchemy import select, text
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from db.change_orders import ChangeOrder
-from db.models import AuditEvent, Engagement, Milestone, Run
-from db.notifications import Notification
+from db.models import AuditEvent, ChangeOrder, Engagement, Milestone, Notification, Run
 from tests.workflows.conftest import Harness
 from tests.workflows.test_closeout import accept, close_out
 from workflows.contracts import CancelRequest, DecisionSignal, RunStatus
