@@ -14,6 +14,7 @@ from bench.measure import RunTimes
 
 KPIS = {"p95_latency_ms": "212"}
 APPROVERS = (("delivery_lead", "lead"), ("client_ap", "client"))
+PEOPLE = ("lead", "client", "lead_backup", "client_backup")
 
 
 class BenchFailure(Exception):
@@ -43,19 +44,21 @@ class Driver:
             raise BenchFailure(f"POST {path}: {response.status_code} {response.text}")
         return response.json()
 
-    async def people(self) -> None:
-        for name in ("lead", "client", "lead_backup", "client_backup"):
+    async def people(self, group: str = "") -> None:
+        """The example's four people; another ``group`` is four more, named ``lead{group}``…"""
+        for name in (f"{name}{group}" for name in PEOPLE):
             body = {"name": f"bench {name}", "email": f"{name}@bench.example"}
             person = await self._post(self.apis[0], "/v1/principals", body)
             self.ids[name], self.tokens[name] = person["id"], person["token"]
 
-    async def engagement(self, index: int) -> Target:
-        """A customer and the example engagement of its own, so runs do not share a draft."""
+    async def engagement(self, index: int, group: str = "") -> Target:
+        """A customer and the example engagement of its own, so runs do not share a draft;
+        signed off by the ``group``'s people."""
         http = self.apis[index % len(self.apis)]
         customer = await self._post(
             http, "/v1/customers", {"name": f"Bench {index}", "currency": "USD"}
         )
-        ids = [self.ids[n] for n in ("lead", "client", "lead_backup", "client_backup")]
+        ids = [self.ids[f"{name}{group}"] for name in PEOPLE]
         engagement = await self._post(
             http, "/v1/engagements", platform_migration(customer["id"], *ids)
         )
@@ -96,6 +99,16 @@ class Driver:
         await self.wait_for(target, "billed")
         times.to_billed = time.monotonic() - approved
         return times
+
+    async def approvals(self, person: str) -> tuple[float, int]:
+        """``GET /v1/me/approvals`` as ``person``: how long it took, and how many it listed."""
+        sent = time.monotonic()
+        response = await self.apis[0].get(
+            "/v1/me/approvals", headers={"Authorization": f"Bearer {self.tokens[person]}"}
+        )
+        if not response.is_success:
+            raise BenchFailure(f"approvals of {person}: {response.status_code} {response.text}")
+        return time.monotonic() - sent, len(response.json()["items"])
 
     async def approve(self, target: Target, role: str, person: str) -> float:
         """One approval over HTTP; how long the request took."""

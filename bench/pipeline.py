@@ -11,8 +11,9 @@ until billed), then the same number of bare Temporal runs of the same shape on t
 and prints runs/s, latency percentiles, CPU per run per process, RSS, and last the full/bare
 ratio. Exits non-zero if a run failed or the money does not add up. Figures, never assertions.
 
-``--waiting N`` starts N runs and leaves them awaiting approval (memory); with ``--approvers M``
-M delivery leads then approve them, M at a time (the decision API's latency on its own).
+``--waiting N`` starts N runs and leaves them awaiting approval (memory), then times an approver
+with one run of its own listing its approvals among them; with ``--approvers M`` M delivery leads
+then approve them, M at a time (the decision API's latency on its own).
 """
 
 import argparse
@@ -181,8 +182,24 @@ class Bench:
         await bounded(args.waiting, args.concurrency, start)
         print(f"{args.waiting} runs awaiting approval after {time.monotonic() - began:.1f} s")
         self.print_rss()
+        await self.own_list(driver)
         if args.approvers:
             await self.approvers(driver, targets)
+
+    async def own_list(self, driver: Driver, reads: int = 20) -> None:
+        """An approver whose one run waits among everyone else's: its own list, read ``reads``
+        times one after another (the approver's page of work, however busy the system is)."""
+        await driver.people("_solo")
+        target = await driver.engagement(0, "_solo")
+        await driver.trigger(target, RunTimes())
+        await driver.wait_for(target, "awaiting_approval")
+        times = []
+        for _ in range(reads):
+            took, listed = await driver.approvals("client_solo")
+            if listed != 1:
+                raise BenchFailure(f"client_solo's list holds {listed} runs, not its one")
+            times.append(took)
+        print(f"  one approver's own list among {self.args.waiting} waiting: {percentiles(times)}")
 
     async def approvers(self, driver: Driver, targets: list[Target]) -> None:
         """``--approvers`` delivery leads at once, each approving waiting runs one after another

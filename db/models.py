@@ -1,4 +1,9 @@
-"""Typed SQLAlchemy models: money in BigInteger minor units, percents as decimal strings."""
+"""Typed SQLAlchemy models: money in BigInteger minor units, percents as decimal strings.
+
+No model has a relationship(), so a flush orders its INSERTs by ``module.ClassName``, not by
+foreign key: within this module that puts the rows written together in one flush parent first
+(Customer before Invoice, Engagement before EngagementVersion, Run before RunSigner). A model
+written in the same flush as its parent stays here, or the parent is flushed first."""
 
 import secrets
 from datetime import date, datetime
@@ -239,6 +244,17 @@ class Run(Base):
     confirmation_held: Mapped[str | None] = mapped_column(String(200))
     # The SLA period (``2026-11``) a run of an SLA milestone bills.
     period: Mapped[str | None] = mapped_column(String(16))
+
+
+class RunSigner(Base):
+    """A principal the run's frozen policy names for a role, as its approver or as its escalation
+    contact: an approver's waiting runs are found by this index, not by reading every run."""
+
+    __tablename__ = "run_signers"
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    principal_id: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(100), primary_key=True)
+    capacity: Mapped[str] = mapped_column(String(16), primary_key=True)
 
 
 class Decision(Base):

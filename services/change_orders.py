@@ -33,6 +33,7 @@ from services.change_inputs import ChangeOrderIn, ChangesIn
 from services.engagements import approval_policy
 from services.errors import Problem
 from services.open_runs import open_milestone_runs
+from services.run_signers import signers
 from services.time_term_changes import plan_terms_change
 from workflows import search_attributes as sa
 from workflows.change_order import ChangeOrderApproval
@@ -119,6 +120,7 @@ def propose(session: Session, caller: Caller, engagement_id: str, body: ChangeOr
             stage="received",
         )
     )
+    session.add_all(signers(order.run_id, order.policy))
     session.flush()
     append_event(
         session,

@@ -28,6 +28,7 @@ from services.change_inputs import CloseoutIn
 from services.engagements import approval_policy
 from services.errors import Problem
 from services.open_runs import open_milestone_runs
+from services.run_signers import signers
 from workflows import search_attributes as sa
 from workflows.closeout import EngagementCloseout
 from workflows.closeout_contracts import CloseoutInput, Waiver
@@ -85,6 +86,7 @@ def request_closeout(
                 snapshot=asdict(closeout),
             )
         )
+        session.add_all(signers(run_id, closeout.policy))
         session.commit()
     except BaseException:
         session.rollback()

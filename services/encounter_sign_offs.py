@@ -25,6 +25,7 @@ from db.models import Engagement, Run
 from domain.lifecycle import TERMINAL_STAGES
 from services.engagements import approval_policy
 from services.errors import Problem
+from services.run_signers import signers
 from workflows.encounter_sign_off import EncounterSignOff, EncountersInput, search_attributes
 
 RUN_KIND = "encounters"
@@ -69,6 +70,7 @@ def request_sign_off(
             snapshot=asdict(inp),
         )
     )
+    session.add_all(signers(inp.run_id, inp.policy))
     session.flush()
     append_event(
         session,

@@ -22,6 +22,7 @@ from db.audit import append_event
 from db.models import Engagement, Run
 from db.time_entries import TimePeriod, TimeTerms
 from services.engagements import approval_policy
+from services.run_signers import signers
 from services.time_bills import entries_sha256, period_bill, period_entries
 from services.time_periods import open_sign_off
 from workflows.time_sign_off import TimesheetInput, TimesheetSignOff, search_attributes
@@ -74,6 +75,7 @@ def request_sign_off(
             created_at=at,
         )
     )
+    session.add_all(signers(inp.run_id, inp.policy))
     period.sign_off_run_id = inp.run_id
     session.flush()
     append_event(

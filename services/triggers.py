@@ -26,6 +26,7 @@ from services.access import load_engagement
 from services.callers import Caller
 from services.errors import Problem, invalid, not_found
 from services.evidence import EvidenceNotLinkable, link_evidence
+from services.run_signers import signers
 from services.runs import canonical_hash, milestone_run_id, recorded_input, snapshot
 from services.sla_periods import check_period_free, sla_period
 from workflows.contracts import RunInput
@@ -144,6 +145,7 @@ def accept_trigger(
             period=period,
         )
     )
+    session.add_all(signers(run_id, run_input.policy))
     try:
         session.commit()
     except IntegrityError:

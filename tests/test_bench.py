@@ -29,7 +29,7 @@ def test_the_pipeline_benchmark_runs_checks_and_prints_the_ratio_last():
     assert lines[-1].startswith("full/bare ratio: ")
 
 
-def test_the_waiting_mode_prints_memory_and_with_approvers_the_decision_latency():
+def test_the_waiting_mode_prints_memory_an_approvers_own_list_and_the_decision_latency():
     if not (BIN / "temporal").exists():
         unavailable("the temporal CLI")
     argv = ["--waiting", "3", "--approvers", "2", "--concurrency", "3"]
@@ -43,6 +43,7 @@ def test_the_waiting_mode_prints_memory_and_with_approvers_the_decision_latency(
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "3 runs awaiting approval after" in out and "RSS worker" in out
+    assert "one approver's own list among 3 waiting: p50" in out
     assert "3 decisions by 2 concurrent approvers in" in out and "p99" in out
 
 

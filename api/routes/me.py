@@ -18,9 +18,9 @@ from api.pages.approval_view import heading
 from api.problems import Problem
 from api.views import run_status_view
 from db.models import Decision, Run
-from domain.lifecycle import RunStage
 from domain.times import iso
 from services.approval_links import Grant, approval_url
+from services.run_signers import Capacity, awaiting
 from services.runs import query_status
 
 router = APIRouter(prefix="/v1/me", tags=["me"])
@@ -58,11 +58,11 @@ async def my_approvals(
         policy = run.snapshot.get("policy", {})
         for role in status["pending_roles"]:
             if caller.id in policy.get("roles", {}).get(role, []):
-                capacity = "approver"
+                capacity = Capacity.APPROVER
             elif caller.id in policy.get("escalation", {}).get(role, []) and role in status.get(
                 "escalated_roles", []
             ):
-                capacity = "escalation"
+                capacity = Capacity.ESCALATION
             else:
                 continue
             expires = status["deadlines"].get("expire_at")
@@ -89,21 +89,13 @@ async def my_approvals(
 def _candidates(session: Session, principal_id: str) -> tuple[list[Run], set[tuple[str, str]]]:
     """Runs awaiting approval whose frozen policy names the principal (as approver or contact),
     and the (run, role) pairs the books show as decided."""
-    runs = session.scalars(
-        select(Run).where(Run.stage == RunStage.AWAITING_APPROVAL).order_by(Run.created_at, Run.id)
-    ).all()
-    runs = [run for run in runs if _named(run.snapshot.get("policy", {}), principal_id)]
+    runs = awaiting(session, principal_id)
     decided = session.execute(
         select(Decision.run_id, Decision.role).where(Decision.run_id.in_([r.id for r in runs]))
     )
     pairs = {(run_id, role) for run_id, role in decided}
     session.commit()
     return runs, pairs
-
-
-def _named(policy: dict[str, Any], principal_id: str) -> bool:
-    grants = [*policy.get("roles", {}).values(), *policy.get("escalation", {}).values()]
-    return any(principal_id in ids for ids in grants)
 
 
 async def _status(temporal: Client, run: Run, decided: set[tuple[str, str]]) -> dict[str, Any]:
