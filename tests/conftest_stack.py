@@ -98,6 +98,14 @@ class Example:
         }
         return await self.stack.post(f"/v1/runs/{run_id}/decisions", body, self.token(person))
 
+    async def awaiting_change_order(self, changes: dict[str, Any], reason: str) -> dict[str, Any]:
+        """A change order proposed through the API, once its sign-off awaits approval."""
+        path = f"/v1/engagements/{self.engagement['id']}/change-orders"
+        proposed = await self.stack.post(path, {"reason": reason, "changes": changes})
+        assert proposed.status_code == 202, proposed.text
+        await self.wait_for_stage(proposed.json()["run_id"], "awaiting_approval")
+        return proposed.json()
+
     async def run(self, run_id: str) -> dict[str, Any]:
         response = await self.stack.get(f"/v1/runs/{run_id}")
         assert response.status_code == 200, response.text

@@ -45,12 +45,8 @@ async def test_a_change_order_waits_in_the_same_list_as_the_milestone_runs_oldes
 ):
     run_id = (await example.trigger("phase-1")).json()["run_id"]
     await example.wait_for_stage(run_id, "awaiting_approval")
-    path = f"/v1/engagements/{example.engagement['id']}/change-orders"
     changes = {"update": [{"milestone": "phase-3", "fee_minor": 3_200_000}]}
-    proposed = await example.stack.post(path, {"reason": "Second window", "changes": changes})
-    assert proposed.status_code == 202, proposed.text
-    order_run = proposed.json()["run_id"]
-    await example.wait_for_stage(order_run, "awaiting_approval")
+    order_run = (await example.awaiting_change_order(changes, "Second window"))["run_id"]
 
     listed = [(i["run_id"], i["kind"], i["role"]) for i in await approvals(example, "client")]
     assert listed == [(run_id, "milestone", "client_ap"), (order_run, "change_order", "client_ap")]

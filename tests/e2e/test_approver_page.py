@@ -194,14 +194,10 @@ async def test_without_a_link_secret_the_page_says_links_are_switched_off(
 
 
 async def test_a_change_orders_link_shows_what_would_change(example: Example):
-    path = f"/v1/engagements/{example.engagement['id']}/change-orders"
     changes = {"update": [{"milestone": "phase-3", "fee_minor": 3_200_000}]}
-    proposed = await example.stack.post(path, {"reason": "Scope grew", "changes": changes})
-    assert proposed.status_code == 202, proposed.text
-    run_id = proposed.json()["run_id"]
-    await example.wait_for_stage(run_id, "awaiting_approval")
-    page = await example.stack.http.get(link(example, run_id, "client_ap", "client"))
+    proposed = await example.awaiting_change_order(changes, "Scope grew")
+    page = await example.stack.http.get(link(example, proposed["run_id"], "client_ap", "client"))
     assert page.status_code == 200
-    assert f"Change order {proposed.json()['id']}" in page.text
+    assert f"Change order {proposed['id']}" in page.text
     assert "Reason: Scope grew" in page.text and "Update phase-3" in page.text
     assert "this change order is deemed accepted on" in page.text
