@@ -221,6 +221,10 @@ class Run(Base):
             sqlite_where=PERIOD_HELD,
             postgresql_where=PERIOD_HELD,
         ),
+        # The operators' list (GET /v1/runs, `tollgate runs list`) pages in this order, on its
+        # own or within a stage: a page reads the index, not every run ever recorded.
+        Index("ix_runs_created_at_id", "created_at", "id"),
+        Index("ix_runs_stage_created_at_id", "stage", "created_at", "id"),
     )
     id: Mapped[str] = mapped_column(String(120), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), default="milestone")

@@ -1,5 +1,6 @@
-"""Smoke test of the throughput benchmark: it runs end to end on SQLite, its own checks pass,
-and it ends with the full/bare ratio. No timing is asserted: the figures are for people."""
+"""Smoke tests of the benchmarks: the throughput benchmark runs end to end on SQLite, its own
+checks pass, and it ends with the full/bare ratio; the books benchmark fills and reads a database.
+No timing is asserted: the figures are for people."""
 
 import subprocess
 import sys
@@ -45,6 +46,26 @@ def test_the_waiting_mode_prints_memory_an_approvers_own_list_and_the_decision_l
     assert "3 runs awaiting approval after" in out and "RSS worker" in out
     assert "one approver's own list among 3 waiting: p50" in out
     assert "3 decisions by 2 concurrent approvers in" in out and "p99" in out
+
+
+def test_the_books_benchmark_records_the_runs_and_prints_each_read():
+    argv = ["--runs", "2500", "--reads", "2"]
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "books.py"), *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[0].startswith("2500 runs recorded in ")
+    assert [line.split("  p50")[0].strip() for line in lines[1:]] == [
+        "runs list, two pages",
+        "awaiting, two pages",
+        "one approver's own list",
+        "metrics scrape",
+    ]
 
 
 async def test_the_check_fails_on_a_duplicated_line_and_a_total_that_is_not_its_lines_sum():
