@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from api.app import create_app
-from api.openapi import DOCUMENT_PATH, GUIDE_PATH, REGENERATE, guide_with_table, rendered
+from api.openapi_copies import DOCUMENT_PATH, GUIDE_PATH, REGENERATE, guide_with_table, rendered
 from config import Settings
 from tests.api.problems import assert_problem
 from tests.conftest import database
