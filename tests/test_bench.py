@@ -14,18 +14,23 @@ from tests.conftest import BIN, unavailable
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_the_pipeline_benchmark_runs_checks_and_prints_the_ratio_last():
-    if not (BIN / "temporal").exists():
-        unavailable("the temporal CLI")
+def bench(script: str, *argv: str) -> str:
+    """A benchmark run to its end as a person runs it; what it printed."""
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "pipeline.py"), "--runs", "4", "--concurrency", "2"],
+        [sys.executable, str(ROOT / "bench" / script), *argv],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    lines = done.stdout.strip().splitlines()
+    return done.stdout
+
+
+def test_the_pipeline_benchmark_runs_checks_and_prints_the_ratio_last():
+    if not (BIN / "temporal").exists():
+        unavailable("the temporal CLI")
+    lines = bench("pipeline.py", "--runs", "4", "--concurrency", "2").strip().splitlines()
     assert "checks: 4 billed runs, lines and invoice totals add up" in lines
     assert lines[-1].startswith("full/bare ratio: ")
 
@@ -33,32 +38,14 @@ def test_the_pipeline_benchmark_runs_checks_and_prints_the_ratio_last():
 def test_the_waiting_mode_prints_memory_an_approvers_own_list_and_the_decision_latency():
     if not (BIN / "temporal").exists():
         unavailable("the temporal CLI")
-    argv = ["--waiting", "3", "--approvers", "2", "--concurrency", "3"]
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "pipeline.py"), *argv],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    out = done.stdout
+    out = bench("pipeline.py", "--waiting", "3", "--approvers", "2", "--concurrency", "3")
     assert "3 runs awaiting approval after" in out and "RSS worker" in out
     assert "one approver's own list among 3 waiting: p50" in out
     assert "3 decisions by 2 concurrent approvers in" in out and "p99" in out
 
 
 def test_the_books_benchmark_records_the_runs_and_prints_each_read():
-    argv = ["--runs", "2500", "--reads", "2"]
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "books.py"), *argv],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    lines = done.stdout.strip().splitlines()
+    lines = bench("books.py", "--runs", "2500", "--reads", "2").strip().splitlines()
     assert lines[0].startswith("2500 runs recorded in ")
     assert [line.split("  p50")[0].strip() for line in lines[1:]] == [
         "runs list, two pages",
