@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from api.example import SIGNOFF_PDF, platform_migration
 from config import Settings
+from db.models import Run
 from db.session import make_engine, make_session_factory
 from tests.conftest import database
 from tests.serving import served
@@ -99,12 +100,19 @@ class Example:
         return await self.stack.post(f"/v1/runs/{run_id}/decisions", body, self.token(person))
 
     async def awaiting_change_order(self, changes: dict[str, Any], reason: str) -> dict[str, Any]:
-        """A change order proposed through the API, once its sign-off awaits approval."""
+        """A change order proposed through the API, once its sign-off awaits approval: in the
+        workflow, and in the books (an activity records the stage after the workflow takes it)."""
         path = f"/v1/engagements/{self.engagement['id']}/change-orders"
         proposed = await self.stack.post(path, {"reason": reason, "changes": changes})
         assert proposed.status_code == 202, proposed.text
-        await self.wait_for_stage(proposed.json()["run_id"], "awaiting_approval")
-        return proposed.json()
+        run_id = proposed.json()["run_id"]
+        await self.wait_for_stage(run_id, "awaiting_approval")
+        for _ in range(300):
+            with self.stack.sessions() as session:
+                if session.get_one(Run, run_id).stage == "awaiting_approval":
+                    return proposed.json()
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"the books never showed {run_id} awaiting approval")
 
     async def run(self, run_id: str) -> dict[str, Any]:
         response = await self.stack.get(f"/v1/runs/{run_id}")
